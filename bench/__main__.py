@@ -1,0 +1,72 @@
+"""``python -m bench NAME [OPTIONS]``: run one benchmark; without arguments, print the usage."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+USAGE = """\
+usage: python -m bench NAME [OPTIONS]      (or: python3 tasks.py bench NAME [OPTIONS])
+
+benchmarks:
+  glam    GLAM desktop aggregate import of one generated file: raw COPY floor, the seed's
+          method (scratch table + COPY + INSERT ... ON CONFLICT), sluice fresh, unchanged and
+          changed re-imports, serving-view refresh and peak RSS.
+          Options: --rows N (default 1000000), --change FRACTION (default 0.1), --keep,
+          --database NAME (scratch database, default sluice_bench).
+
+  cryoet  CryoET metadata sync of generated trees (20 and 200 runs), from a local folder and from
+          an S3-compatible server process: first import, unchanged re-run, 10 % changed;
+          store requests, SQL statements and times.
+          Options: --runs N [N ...], --change FRACTION, --no-s3, --database NAME.
+
+Needs SLUICE_DATABASE_URL (a PostgreSQL >= 15 server on which the role may create databases)
+and the project's virtual environment. 'python -m bench NAME --help' shows a benchmark's options.
+"""
+
+
+def _glam(argv: list[str]) -> int:
+    from bench import glam
+
+    return glam.main(argv)
+
+
+def _cryoet(argv: list[str]) -> int:
+    from bench import cryoet
+
+    return cryoet.main(argv)
+
+
+BENCHMARKS: dict[str, Callable[[list[str]], int]] = {"glam": _glam, "cryoet": _cryoet}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(USAGE, end="")
+        return 0
+    name, rest = argv[0], argv[1:]
+    runner = BENCHMARKS.get(name)
+    if runner is None:
+        print(f"bench: unknown benchmark {name!r}\n", file=sys.stderr)
+        print(USAGE, end="", file=sys.stderr)
+        return 2
+    try:
+        return runner(rest)
+    except KeyboardInterrupt:
+        print(
+            "bench: interrupted (scratch files and database removed unless --keep)", file=sys.stderr
+        )
+        return 130
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in {"sluice", "psycopg"}:
+            print(
+                f"bench: cannot import {exc.name}; run the benchmark with the project's virtual "
+                "environment: python3 tasks.py bench " + " ".join(argv),
+                file=sys.stderr,
+            )
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

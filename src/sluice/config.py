@@ -1,0 +1,347 @@
+"""Typed settings: the project file ``sluice.toml`` plus ``SLUICE_*`` environment variables.
+
+Resolution order, last wins: built-in defaults, the project file, the environment. Settings are
+resolved once at start-up into a frozen `Settings`; nothing reads the environment later.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sluice.errors import ConfigError
+from sluice.load.spec import (
+    BAD_ROWS,
+    WRITE_MODES,
+    Column,
+    CsvFormat,
+    Feed,
+    Index,
+    ServingView,
+    TableSpec,
+)
+
+PROJECT_FILE = "sluice.toml"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """Options for ``s3://`` URLs. Credentials come from the usual ``AWS_*`` variables."""
+
+    #: An S3-compatible endpoint (MinIO, moto, Ceph...). Empty means AWS itself.
+    endpoint_url: str = ""
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How loads are run."""
+
+    #: Loads processed at once by one process.
+    workers: int = 1
+    #: A claimed load belongs to its worker for this long; the worker renews it while it works.
+    lease_seconds: int = 120
+    #: A load whose transient errors exceed this many attempts is errored.
+    max_attempts: int = 5
+    #: Connections that COPY into staging at once when a file is staged before its merge.
+    stage_parallelism: int = 2
+    #: Bytes per COPY chunk on the staged path (also the unit of rescue for bad rows).
+    chunk_bytes: int = 8 << 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a sluice process needs to know, resolved once."""
+
+    #: The project file the settings came from, if any.
+    project_file: Path | None = None
+    #: Where the embedded PostgreSQL keeps its data (and other local state).
+    state_dir: Path = field(default_factory=lambda: Path(".sluice").resolve())
+    #: PostgreSQL URL; empty means "start the embedded server in state_dir".
+    database_url: str = ""
+    s3: S3Options = field(default_factory=S3Options)
+    load: LoadOptions = field(default_factory=LoadOptions)
+    #: Feeds declared in the project file, by name.
+    feeds: Mapping[str, Feed] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        """The directory relative paths are resolved against."""
+        return self.project_file.parent if self.project_file else Path.cwd()
+
+    def with_database(self, url: str) -> Settings:
+        return replace(self, database_url=url)
+
+
+def find_project_file(start: Path | None = None) -> Path | None:
+    """The nearest ``sluice.toml`` in `start` or one of its parents."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / PROJECT_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(
+    project_file: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve settings from the project file (explicit, ``SLUICE_PROJECT`` or the nearest
+    ``sluice.toml``) and the environment."""
+    env = os.environ if environ is None else environ
+    if project_file is None and env.get("SLUICE_PROJECT"):
+        project_file = Path(env["SLUICE_PROJECT"])
+    if project_file is not None and not project_file.is_file():
+        raise ConfigError(f"project file {project_file} does not exist")
+    path = project_file or find_project_file()
+    data = _read_toml(path) if path else {}
+    root = path.parent.resolve() if path else Path.cwd()
+    return _from_data(data, env, path.resolve() if path else None, root)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _from_data(
+    data: dict[str, Any], env: Mapping[str, str], path: Path | None, root: Path
+) -> Settings:
+    where = str(path) if path else "settings"
+    _only_keys(data, {"project", "database", "s3", "load", "feeds"}, where)
+    project = _section(data, "project", where)
+    database = _section(data, "database", where)
+    s3 = _section(data, "s3", where)
+    load = _section(data, "load", where)
+    _only_keys(project, {"state_dir"}, f"{where} [project]")
+    _only_keys(database, {"url"}, f"{where} [database]")
+    _only_keys(s3, {"endpoint_url", "region"}, f"{where} [s3]")
+    _only_keys(
+        load,
+        {"workers", "lease_seconds", "max_attempts", "stage_parallelism", "chunk_mb"},
+        f"{where} [load]",
+    )
+
+    state_dir = env.get("SLUICE_STATE_DIR") or _get(project, "state_dir", str, ".sluice", where)
+    state_path = Path(state_dir)
+    if not state_path.is_absolute():
+        state_path = (root / state_path).resolve()
+    url = env.get("SLUICE_DATABASE_URL") or _get(database, "url", str, "", where)
+
+    s3_options = S3Options(
+        endpoint_url=env.get("SLUICE_S3_ENDPOINT_URL") or _get(s3, "endpoint_url", str, "", where),
+        region=env.get("SLUICE_S3_REGION") or _get(s3, "region", str, "us-east-1", where),
+    )
+    defaults = LoadOptions()
+    load_options = LoadOptions(
+        workers=_positive(env, load, "workers", defaults.workers, where),
+        lease_seconds=_positive(env, load, "lease_seconds", defaults.lease_seconds, where),
+        max_attempts=_positive(env, load, "max_attempts", defaults.max_attempts, where),
+        stage_parallelism=_positive(
+            env, load, "stage_parallelism", defaults.stage_parallelism, where
+        ),
+        chunk_bytes=_positive(env, load, "chunk_mb", defaults.chunk_bytes >> 20, where) << 20,
+    )
+    feeds = {}
+    for name, body in _section(data, "feeds", where).items():
+        feed_where = f"{where} [feeds.{name}]"
+        try:
+            feeds[name] = _feed(name, body, feed_where, root)
+        except ConfigError as exc:
+            message = str(exc)
+            raise ConfigError(
+                message if message.startswith(feed_where) else f"{feed_where}: {message}"
+            ) from None
+    return Settings(
+        project_file=path,
+        state_dir=state_path,
+        database_url=url,
+        s3=s3_options,
+        load=load_options,
+        feeds=feeds,
+    )
+
+
+def _feed(name: str, body: Any, where: str, root: Path) -> Feed:
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}: expected a table")
+    _only_keys(
+        body,
+        {
+            "source",
+            "pattern",
+            "table",
+            "schema",
+            "columns",
+            "key",
+            "values",
+            "mode",
+            "on_bad_rows",
+            "max_rejects",
+            "allow_empty",
+            "format",
+            "serving",
+            "constants",
+        },
+        where,
+    )
+    columns = tuple(Column.parse(c) for c in _words(body, "columns", where))
+    if not columns:
+        raise ConfigError(f"{where}: 'columns' must list at least one 'name type' entry")
+    constants: dict[str, str] = {
+        str(k): str(v) for k, v in _table(body, "constants", where).items()
+    }
+    fmt = _table(body, "format", where)
+    _only_keys(fmt, {"delimiter", "quote", "header"}, f"{where} format")
+    serving = _table(body, "serving", where)
+    mode = _get(body, "mode", str, "upsert", where)
+    if mode not in WRITE_MODES:
+        raise ConfigError(f"{where}: mode must be one of {', '.join(WRITE_MODES)}, got {mode!r}")
+    bad_rows = _get(body, "on_bad_rows", str, "fail_file", where)
+    if bad_rows not in BAD_ROWS:
+        raise ConfigError(f"{where}: on_bad_rows must be one of {', '.join(BAD_ROWS)}")
+    spec = TableSpec(
+        name=_get(body, "table", str, name, where),
+        schema=_get(body, "schema", str, "public", where),
+        columns=columns,
+        key=tuple(_words(body, "key", where)),
+        values=tuple(_words(body, "values", where)),
+        mode=mode,
+        constants=tuple(Column(name=c, type="text", nullable=False) for c in constants),
+        on_bad_rows=bad_rows,
+        max_rejects=_get(body, "max_rejects", int, 1000, where),
+        allow_empty=_get(body, "allow_empty", bool, False, where),
+        format=CsvFormat(
+            delimiter=_get(fmt, "delimiter", str, ",", where),
+            quote=_get(fmt, "quote", str, '"', where),
+            header=_get(fmt, "header", bool, False, where),
+        ),
+        serving=_serving(serving, where) if serving else None,
+    )
+    source = _get(body, "source", str, "", where)
+    if not source:
+        raise ConfigError(f"{where}: 'source' is required (a folder, s3:// or gs:// URL)")
+    if "://" not in source and not Path(source).is_absolute():
+        source = str((root / source).resolve())
+    return Feed(
+        name=name,
+        table=spec,
+        source=source,
+        pattern=_get(body, "pattern", str, r".*\.csv(\.gz)?", where),
+        constants=constants,
+    )
+
+
+def _serving(body: dict[str, Any], where: str) -> ServingView:
+    _only_keys(body, {"view", "indexes", "unique"}, f"{where} serving")
+    unique = tuple(_words(body, "unique", where) or ["id"])
+    indexes = [Index(columns=unique, unique=True)]
+    indexes += [Index(columns=(c,)) for c in _words(body, "indexes", where)]
+    return ServingView(name=_get(body, "view", str, "", where), indexes=tuple(indexes))
+
+
+def _section(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    return value
+
+
+def _only_keys(data: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
+        )
+
+
+def _get(data: dict[str, Any], key: str, kind: type[T], default: T, where: str) -> T:
+    if key not in data:
+        return default
+    value = data[key]
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+        raise ConfigError(f"{where}: {key} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _words(data: dict[str, Any], key: str, where: str) -> list[str]:
+    """A list of strings."""
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: {key} must be a list of strings, got {value!r}")
+    return value
+
+
+def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: {key} must be a table, got {value!r}")
+    return value
+
+
+def _positive(
+    env: Mapping[str, str], section: dict[str, Any], key: str, default: int, where: str
+) -> int:
+    env_key = f"SLUICE_{key.upper()}"
+    if env_key in env:
+        raw: Any = env[env_key]
+        where = env_key
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{env_key} must be a positive integer, got {raw!r}") from None
+    else:
+        value = _get(section, key, int, default, where)
+    if value < 1:
+        raise ConfigError(f"{where}: {key} must be a positive integer, got {value!r}")
+    return value
+
+
+STARTER = """\
+# sluice project file. Every setting below shows its default; uncomment to change it.
+# Environment variables override this file: SLUICE_DATABASE_URL, SLUICE_STATE_DIR,
+# SLUICE_WORKERS, SLUICE_LEASE_SECONDS, SLUICE_MAX_ATTEMPTS, SLUICE_S3_ENDPOINT_URL, ...
+
+[project]
+# Where the embedded PostgreSQL keeps its data when no database URL is given.
+# state_dir = ".sluice"
+
+[database]
+# A PostgreSQL (>= 15) URL. Empty: sluice starts a private server in state_dir.
+# url = "postgresql://user@127.0.0.1:5432/sluice"
+
+[s3]
+# An S3-compatible endpoint; credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+# endpoint_url = "http://127.0.0.1:9000"
+# region = "us-east-1"
+
+[load]
+# workers = 1             # loads processed at once by one process
+# lease_seconds = 120     # a claimed load returns to the queue if its worker stops renewing it
+# max_attempts = 5        # transient failures before a load is errored
+# stage_parallelism = 2   # connections that COPY into staging at once
+# chunk_mb = 8            # COPY chunk size on the staged path
+
+# A feed: objects under `source` whose key (below the source) fully matches `pattern`
+# are loaded into `table`. Run it with `sluice import NAME`.
+#
+# [feeds.events]
+# source = "data/incoming"            # a folder, s3://bucket/prefix or gs://bucket/prefix
+# pattern = 'events-\\d+\\.csv(\\.gz)?'
+# table = "events"
+# columns = ["event_id bigint not null", "kind text not null", "payload text"]
+# key = ["event_id", "kind"]          # natural key (NULL-safe); required for upsert
+# mode = "upsert"                     # append | upsert | replace
+# on_bad_rows = "fail_file"           # fail_file: all or nothing | reject: load good rows,
+#                                     # write bad ones to <object>.rejects-<load>.csv
+# format = { header = false, delimiter = ",", quote = '"' }
+# serving = { view = "view_events", unique = ["id"], indexes = ["kind"] }  # id: added by sluice
+"""

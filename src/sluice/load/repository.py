@@ -1,0 +1,259 @@
+"""The target repository: every statement sluice runs against target tables.
+
+Methods take the connection to use, because one load spans several (the data transaction and
+the staging connections). Driver errors are classified here (`sluice.db.errors`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from sluice.db import Connection
+from sluice.db.errors import classify
+from sluice.errors import BadInputError, SchemaError, SluiceError
+from sluice.formats.csv import Chunk
+from sluice.load import statements as st
+from sluice.load.spec import TableSpec
+from sluice.load.timing import Phases
+
+# Memory for the classification join of a staged load; the join is done once per load.
+MERGE_WORK_MEM = "128MB"
+# Memory for building a table's indexes after its first bulk load (parallel sort).
+BUILD_MAINTENANCE_MEM = "512MB"
+_LOCK_NAMESPACE = 0x51CE
+
+
+class KeyExists(SluiceError):
+    """A row copied straight into the target hit an existing key: the load must be staged and
+    merged instead. Never leaves the loader."""
+
+
+@dataclass(frozen=True)
+class Suspended:
+    """Constraints dropped for a bulk build, to be added back before commit."""
+
+    primary_key: str | None
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    inserted: int
+    updated: int
+
+
+class TargetRepository:
+    """Statements on one declared target table."""
+
+    def __init__(self, spec: TableSpec) -> None:
+        self.spec = spec
+        self.name = f"{spec.schema}.{spec.name}"
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def ensure(self, conn: Connection) -> None:
+        """Create the table, its serving view and the view's indexes if missing; check an
+        existing table against the declaration."""
+        spec = self.spec
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_NAMESPACE, self.name]
+                )
+                conn.execute(st.create_table(spec))
+                self._verify(conn)
+                if spec.serving is not None:
+                    conn.execute(st.create_view(spec))
+                    for index in spec.serving.indexes:
+                        conn.execute(st.create_view_index(spec, index))
+        except psycopg.Error as exc:
+            raise classify(exc, f"creating {self.name}") from None
+
+    def _verify(self, conn: Connection) -> None:
+        found = {
+            name: (kind, notnull)
+            for name, kind, notnull in conn.execute(st.table_columns(), [self.name]).fetchall()
+        }
+        for col in self.spec.all_columns:
+            if col.name not in found:
+                raise SchemaError(
+                    f"table {self.name} has no column {col.name!r} ({col.type}) that its "
+                    "declaration lists; add it with ALTER TABLE or drop the table"
+                )
+            kind, _ = found[col.name]
+            if kind != st.canonical_type(col.type):
+                raise SchemaError(
+                    f"table {self.name}: column {col.name!r} is {kind}, the declaration says "
+                    f"{col.type}"
+                )
+
+    # -- a load's transaction ---------------------------------------------------------------
+
+    def begin(self, conn: Connection, constants: Mapping[str, str]) -> None:
+        """Settings for the current transaction: constant column values and merge memory."""
+        conn.execute("SET LOCAL jit = off")
+        conn.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(MERGE_WORK_MEM)))
+        # Staging and delta tables have no statistics; a merge join would sort the whole
+        # staged file. Hash joins (or index lookups for small deltas) are always the right plan.
+        conn.execute("SET LOCAL enable_mergejoin = off")
+        for column, value in constants.items():
+            conn.execute("SELECT set_config(%s, %s, true)", [st.setting_name(column), value])
+
+    def is_empty(self, conn: Connection) -> bool:
+        row = conn.execute(st.target_is_empty(self.spec)).fetchone()
+        return bool(row and row[0])
+
+    def suspend_indexes(self, conn: Connection) -> Suspended | None:
+        """For the first load of an empty table: drop its key and primary-key constraints, so
+        that COPY only writes the heap and the indexes are then built in one sort each (much
+        cheaper than a million index insertions). Takes an exclusive lock until commit. Does
+        nothing, and keeps no lock, if another load holds the table (two first loads at once
+        would otherwise deadlock upgrading their locks) or has filled it meanwhile."""
+        suspended: Suspended | None = None
+        try:
+            with conn.transaction():  # a savepoint: rolling it back releases the lock
+                try:
+                    conn.execute(st.lock_exclusive(self.spec))
+                except psycopg.errors.LockNotAvailable:
+                    raise psycopg.Rollback() from None
+                if not self.is_empty(conn):
+                    raise psycopg.Rollback()
+                row = conn.execute(st.primary_key_name(), [self.name]).fetchone()
+                primary_key = str(row[0]) if row is not None else None
+                if primary_key is not None:
+                    conn.execute(st.drop_constraint(self.spec, primary_key))
+                if self.spec.key:
+                    conn.execute(st.drop_constraint(self.spec, self.spec.constraint))
+                suspended = Suspended(primary_key)
+        except psycopg.Error as exc:
+            raise classify(exc, f"preparing {self.name} for a bulk build") from None
+        return suspended
+
+    def restore_indexes(self, conn: Connection, suspended: Suspended) -> None:
+        """Rebuild what `suspend_indexes` dropped; a duplicate key in the data is KeyExists."""
+        try:
+            conn.execute(
+                sql.SQL("SET LOCAL maintenance_work_mem = {}").format(
+                    sql.Literal(BUILD_MAINTENANCE_MEM)
+                )
+            )
+            if suspended.primary_key is not None:
+                conn.execute(st.add_primary_key(self.spec, suspended.primary_key))
+            if self.spec.key:
+                conn.execute(st.add_key_constraint(self.spec))
+        except psycopg.errors.UniqueViolation as exc:
+            raise KeyExists(str(exc.diag.message_detail or exc)) from None
+        except psycopg.Error as exc:
+            raise classify(exc, f"building the indexes of {self.name}") from None
+
+    def copy_into_target(
+        self, conn: Connection, chunks: Iterable[Chunk], on_chunk: Callable[[Chunk], None]
+    ) -> int:
+        """COPY the chunks straight into the target; return the rows copied."""
+        return self._copy(conn, st.table(self.spec), chunks, on_chunk)
+
+    def copy_into_staging(self, conn: Connection, staging: str, chunk: Chunk) -> int:
+        """COPY one chunk into a staging table (autocommit connection: one transaction)."""
+        return self._copy(conn, st.staging(staging), (chunk,), None)
+
+    def _copy(
+        self,
+        conn: Connection,
+        target: sql.Identifier,
+        chunks: Iterable[Chunk],
+        on_chunk: Callable[[Chunk], None] | None,
+    ) -> int:
+        statement = st.copy_from_stdin(target, self.spec, self.spec.format)
+        try:
+            with conn.cursor() as cur:
+                with cur.copy(statement) as copy:
+                    for chunk in chunks:
+                        copy.write(chunk.data)
+                        if on_chunk is not None:
+                            on_chunk(chunk)
+                return cur.rowcount
+        except psycopg.errors.UniqueViolation as exc:
+            raise KeyExists(str(exc.diag.message_detail or exc)) from None
+        except psycopg.Error as exc:
+            raise classify(exc, f"copying into {self.name}") from None
+
+    def create_staging(self, conn: Connection, name: str) -> None:
+        try:
+            conn.execute(st.drop_staging(name))
+            conn.execute(st.create_staging(self.spec, name))
+        except psycopg.Error as exc:
+            raise classify(exc, f"creating staging table {name}") from None
+
+    def drop_staging(self, conn: Connection, name: str) -> None:
+        drop_staging_table(conn, name)
+
+    def upsert_from_staging(
+        self, conn: Connection, staging: str, obj: str, phases: Phases
+    ) -> UpsertResult:
+        """Merge staged rows into the target on the natural key: insert new keys, update
+        changed values, leave identical rows untouched."""
+        spec = self.spec
+        try:
+            with phases.measure("classify"):
+                conn.execute(st.classify(spec, staging))
+            with phases.measure("check"):
+                duplicate = conn.execute(st.duplicate_of_changed(spec, staging)).fetchone()
+            if duplicate is not None:
+                raise self._duplicate(obj, duplicate)
+            with phases.measure("update"):
+                updated = conn.execute(st.update_changed(spec, staging)).rowcount
+            with phases.measure("insert"), conn.transaction():  # a savepoint: explain duplicates
+                row = conn.execute(st.insert_new(spec, staging)).fetchone()
+            conn.execute(st.drop_delta(staging))
+        except psycopg.errors.CardinalityViolation:
+            duplicate = conn.execute(st.duplicate_new_key(spec, staging)).fetchone()
+            raise self._duplicate(obj, duplicate) from None
+        except psycopg.Error as exc:
+            raise classify(exc, f"merging into {self.name}") from None
+        assert row is not None
+        inserted, updated_on_conflict = int(row[0]), int(row[1])
+        return UpsertResult(inserted=inserted, updated=updated + updated_on_conflict)
+
+    def _duplicate(self, obj: str, values: tuple[object, ...] | None) -> BadInputError:
+        keys = [k for k in self.spec.key if k in self.spec.file_columns]
+        shown = ", ".join(f"{k}={v!r}" for k, v in zip(keys, values or (), strict=False))
+        return BadInputError(
+            f"the key ({shown}) appears more than once in the file; each key may appear once",
+            obj=obj,
+        )
+
+    def insert_from_staging(self, conn: Connection, staging: str) -> int:
+        try:
+            return conn.execute(st.insert_all(self.spec, staging)).rowcount
+        except psycopg.Error as exc:
+            raise classify(exc, f"inserting into {self.name}") from None
+
+    def delete_feed_rows(self, conn: Connection) -> int:
+        try:
+            return conn.execute(st.delete_feed_rows(self.spec)).rowcount
+        except psycopg.Error as exc:
+            raise classify(exc, f"clearing {self.name}") from None
+
+    # -- serving ----------------------------------------------------------------------------
+
+    def refresh_view(self, conn: Connection) -> float:
+        """Refresh the serving view concurrently (readers keep reading); return seconds."""
+        started = time.perf_counter()
+        try:
+            with conn.transaction():
+                conn.execute(st.refresh_view(self.spec))
+        except psycopg.Error as exc:
+            raise classify(exc, f"refreshing the view of {self.name}") from None
+        return time.perf_counter() - started
+
+
+def drop_staging_table(conn: Connection, name: str) -> None:
+    """Drop a staging table by name (e.g. one a dead worker left behind)."""
+    try:
+        conn.execute(st.drop_staging(name))
+    except psycopg.Error as exc:
+        raise classify(exc, f"dropping staging table {name}") from None

@@ -1,0 +1,238 @@
+"""Declarations of target tables: what a recipe or a project file says, and nothing more.
+
+A `TableSpec` names the columns in file order, the natural key, the write mode and the serving
+view. The load machinery (`sluice.load`) reads these declarations; it never needs to know which
+recipe wrote them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sluice.errors import ConfigError
+
+WriteMode = Literal["append", "upsert", "replace"]
+BadRows = Literal["fail_file", "reject"]
+IndexMethod = Literal["btree", "hash"]
+
+WRITE_MODES: tuple[WriteMode, ...] = ("append", "upsert", "replace")
+BAD_ROWS: tuple[BadRows, ...] = ("fail_file", "reject")
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Types a column may declare. Anything else is refused up front rather than passed to the server.
+_TYPE = re.compile(
+    r"^(smallint|integer|bigint|int|int2|int4|int8|real|double precision|float4|float8|boolean|"
+    r"text|date|timestamp|timestamptz|timestamp with time zone|timestamp without time zone|"
+    r"jsonb|uuid|bytea|numeric(\(\d+(,\s*\d+)?\))?|varchar\(\d+\)|character varying\(\d+\))$"
+)
+_TEXT_TYPES = ("text", "varchar", "character varying")
+
+
+def check_identifier(name: str, what: str) -> str:
+    """Return `name` if it is a plain lower-case SQL identifier, else raise ConfigError."""
+    if not _IDENT.match(name):
+        raise ConfigError(
+            f"{what} {name!r} is not a valid name: use lower-case letters, digits and _ "
+            "(at most 63 characters, not starting with a digit)"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a target table."""
+
+    name: str
+    type: str
+    nullable: bool = True
+
+    def __post_init__(self) -> None:
+        check_identifier(self.name, "column")
+        if not _TYPE.match(self.type.lower().strip()):
+            raise ConfigError(f"column {self.name!r}: unsupported type {self.type!r}")
+
+    @property
+    def is_text(self) -> bool:
+        return self.type.lower().startswith(_TEXT_TYPES)
+
+    @classmethod
+    def parse(cls, text: str) -> Column:
+        """Parse ``"name type [not null]"``, the short form used in project files."""
+        words = text.strip().split()
+        if len(words) < 2:
+            raise ConfigError(f"column {text!r}: expected 'name type [not null]'")
+        nullable = True
+        if [w.lower() for w in words[-2:]] == ["not", "null"]:
+            nullable = False
+            words = words[:-2]
+        return cls(name=words[0], type=" ".join(words[1:]).lower(), nullable=nullable)
+
+
+@dataclass(frozen=True)
+class Index:
+    """An index on the serving view."""
+
+    columns: tuple[str, ...]
+    unique: bool = False
+    method: IndexMethod = "btree"
+
+
+@dataclass(frozen=True)
+class ServingView:
+    """A materialized view that readers use, refreshed concurrently after each run that changed
+    the table. It must have a unique index without a WHERE clause (PostgreSQL requires one for
+    ``REFRESH ... CONCURRENTLY``)."""
+
+    name: str
+    indexes: tuple[Index, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_identifier(self.name, "view")
+        if not any(ix.unique and ix.method == "btree" for ix in self.indexes):
+            raise ConfigError(
+                f"view {self.name!r} needs a unique btree index to be refreshed concurrently"
+            )
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How the bytes of an object are read. Quote and escape are the same character, as in
+    PostgreSQL's CSV default; an unquoted empty field is NULL and ``""`` is an empty string."""
+
+    delimiter: str = ","
+    quote: str = '"'
+    header: bool = False
+
+    def __post_init__(self) -> None:
+        for name, value in (("delimiter", self.delimiter), ("quote", self.quote)):
+            if len(value) != 1 or value in "\r\n":
+                raise ConfigError(f"format {name} must be one character, got {value!r}")
+        if self.delimiter == self.quote:
+            raise ConfigError("format delimiter and quote must differ")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A target table: its columns in file order, its natural key and how loads write to it."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    #: Columns updated when an upsert finds an existing key. Empty means every file column that
+    #: is not part of the key.
+    values: tuple[str, ...] = ()
+    mode: WriteMode = "upsert"
+    #: Columns not present in the file, set per feed (e.g. GLAM's ``app_id``).
+    constants: tuple[Column, ...] = ()
+    #: A ``bigint`` identity primary key that sluice adds, or None for no surrogate key.
+    surrogate: str | None = "id"
+    serving: ServingView | None = None
+    format: CsvFormat = field(default_factory=CsvFormat)
+    on_bad_rows: BadRows = "fail_file"
+    #: In ``reject`` mode, a file with more bad rows than this is errored as a whole.
+    max_rejects: int = 1000
+    #: Whether an object with no rows is a valid (empty) load rather than an error.
+    allow_empty: bool = False
+    schema: str = "public"
+    #: Heap fill factor; leaving room on each page lets updates stay on the page (HOT).
+    fillfactor: int = 90
+    #: Name of the unique constraint on the key (default ``<table>_key``).
+    key_name: str | None = None
+
+    def __post_init__(self) -> None:
+        check_identifier(self.name, "table")
+        check_identifier(self.schema, "schema")
+        names = [c.name for c in self.all_columns]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"table {self.name!r}: a column is declared twice")
+        if self.surrogate is not None:
+            check_identifier(self.surrogate, "surrogate key")
+            if self.surrogate in names:
+                raise ConfigError(f"table {self.name!r}: {self.surrogate!r} is the surrogate key")
+        if self.mode not in WRITE_MODES:
+            raise ConfigError(f"table {self.name!r}: mode must be one of {', '.join(WRITE_MODES)}")
+        if self.on_bad_rows not in BAD_ROWS:
+            raise ConfigError(f"table {self.name!r}: on_bad_rows must be one of {BAD_ROWS}")
+        if self.mode == "upsert" and not self.key:
+            raise ConfigError(f"table {self.name!r}: mode 'upsert' needs a key")
+        for col in (*self.key, *self.values):
+            if col not in names:
+                raise ConfigError(f"table {self.name!r}: {col!r} is not a column")
+        if set(self.values) & set(self.key):
+            raise ConfigError(f"table {self.name!r}: a key column cannot be a value column")
+        if not 10 <= self.fillfactor <= 100:
+            raise ConfigError(f"table {self.name!r}: fillfactor must be within 10..100")
+        if self.mode == "upsert" and self.surrogate is None:
+            raise ConfigError(f"table {self.name!r}: mode 'upsert' needs a surrogate key")
+        if self.key_name is not None:
+            check_identifier(self.key_name, "constraint")
+
+    @property
+    def constraint(self) -> str:
+        """Name of the unique constraint on the natural key."""
+        return self.key_name or f"{self.name[:59]}_key"
+
+    @property
+    def all_columns(self) -> tuple[Column, ...]:
+        """Every column of the table except the surrogate key: constants first, then the file's."""
+        return (*self.constants, *self.columns)
+
+    @property
+    def file_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def value_columns(self) -> tuple[str, ...]:
+        if self.values:
+            return self.values
+        return tuple(c for c in self.file_columns if c not in self.key)
+
+    def column(self, name: str) -> Column:
+        for col in self.all_columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain-data form, stored on the ledger so `sluice status` can show the declaration."""
+        return {
+            "schema": self.schema,
+            "name": self.name,
+            "mode": self.mode,
+            "key": list(self.key),
+            "values": list(self.value_columns),
+            "columns": [
+                f"{c.name} {c.type}{'' if c.nullable else ' not null'}" for c in self.columns
+            ],
+            "constants": [c.name for c in self.constants],
+            "on_bad_rows": self.on_bad_rows,
+            "serving_view": self.serving.name if self.serving else None,
+        }
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A registered source for one target: where objects are, which keys match, and the
+    constant column values its loads carry. Registered in ``sluice.tables``."""
+
+    name: str
+    table: TableSpec
+    source: str
+    pattern: str
+    constants: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.name or any(ch.isspace() for ch in self.name):
+            raise ConfigError(f"feed name {self.name!r} must be a non-empty word")
+        try:
+            re.compile(self.pattern)
+        except re.error as exc:
+            raise ConfigError(f"feed {self.name!r}: pattern {self.pattern!r}: {exc}") from None
+        declared = {c.name for c in self.table.constants}
+        if set(self.constants) != declared:
+            raise ConfigError(
+                f"feed {self.name!r}: constants {sorted(self.constants)} do not match the "
+                f"table's constant columns {sorted(declared)}"
+            )

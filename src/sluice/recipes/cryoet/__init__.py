@@ -1,0 +1,1 @@
+"""CryoET: a bucket hierarchy of JSON metadata → relational tables, synced per dataset."""

@@ -1,0 +1,1 @@
+"""GLAM: aggregate CSV shards in a bucket → upserted aggregation tables → serving views."""

@@ -1,0 +1,171 @@
+"""Progress of long commands: bars on a terminal, plain log lines otherwise.
+
+Both report, per object, the bytes read from the store and the lines loaded so far.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.progress import (
+    Progress as RichBar,
+)
+
+log = logging.getLogger("sluice.progress")
+
+#: Seconds between two log lines about the same object.
+LOG_EVERY = 5.0
+
+
+class Progress:
+    """Progress of a command; the base class reports nothing."""
+
+    def start(self, load_id: int, label: str, total_bytes: int) -> None:
+        """An object starts loading."""
+
+    def advance(self, load_id: int, bytes_read: int, lines: int) -> None:
+        """Bytes read from the store and lines loaded so far for one object."""
+
+    def finish(self, load_id: int, summary: str) -> None:
+        """An object is done (loaded, errored or retried later)."""
+
+    def latest(self) -> dict[int, tuple[int, int]]:
+        """The last reported (bytes, lines) per object still loading."""
+        return {}
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop displaying."""
+
+
+class _Tracking(Progress):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: dict[int, tuple[int, int]] = {}
+        self._labels: dict[int, str] = {}
+
+    def start(self, load_id: int, label: str, total_bytes: int) -> None:
+        with self._lock:
+            self._latest[load_id] = (0, 0)
+            self._labels[load_id] = label
+
+    def advance(self, load_id: int, bytes_read: int, lines: int) -> None:
+        with self._lock:
+            self._latest[load_id] = (bytes_read, lines)
+
+    def finish(self, load_id: int, summary: str) -> None:
+        with self._lock:
+            self._latest.pop(load_id, None)
+            self._labels.pop(load_id, None)
+
+    def latest(self) -> dict[int, tuple[int, int]]:
+        with self._lock:
+            return dict(self._latest)
+
+
+class LogProgress(_Tracking):
+    """One log line per object every few seconds, and one when it is done."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[int, float] = {}
+        self._totals: dict[int, int] = {}
+
+    def start(self, load_id: int, label: str, total_bytes: int) -> None:
+        super().start(load_id, label, total_bytes)
+        self._last[load_id] = time.monotonic()
+        self._totals[load_id] = total_bytes
+        log.info("load %d: %s (%s)", load_id, label, _size(total_bytes))
+
+    def advance(self, load_id: int, bytes_read: int, lines: int) -> None:
+        super().advance(load_id, bytes_read, lines)
+        now = time.monotonic()
+        if now - self._last.get(load_id, 0.0) >= LOG_EVERY:
+            self._last[load_id] = now
+            total = self._totals.get(load_id, 0)
+            log.info(
+                "load %d: %s of %s read, %d lines", load_id, _size(bytes_read), _size(total), lines
+            )
+
+    def finish(self, load_id: int, summary: str) -> None:
+        super().finish(load_id, summary)
+        self._last.pop(load_id, None)
+        log.info("load %d: %s", load_id, summary)
+
+
+class BarProgress(_Tracking):
+    """A live bar per object on a terminal."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self._console = console
+        self._bars = RichBar(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TextColumn("{task.fields[lines]:>12,} lines"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._tasks: dict[int, TaskID] = {}
+        self._bars.start()
+
+    def start(self, load_id: int, label: str, total_bytes: int) -> None:
+        super().start(load_id, label, total_bytes)
+        self._tasks[load_id] = self._bars.add_task(label, total=max(total_bytes, 1), lines=0)
+
+    def advance(self, load_id: int, bytes_read: int, lines: int) -> None:
+        super().advance(load_id, bytes_read, lines)
+        task = self._tasks.get(load_id)
+        if task is not None:
+            self._bars.update(task, completed=bytes_read, lines=lines)
+
+    def finish(self, load_id: int, summary: str) -> None:
+        super().finish(load_id, summary)
+        task = self._tasks.pop(load_id, None)
+        if task is not None:
+            self._bars.update(task, completed=self._bars.tasks[task].total)
+            self._bars.console.print(f"  load {load_id}: {summary}")
+
+    def close(self) -> None:
+        self._bars.stop()
+
+
+def make_progress(show: bool | None = None) -> Progress:
+    """Bars when stderr is a terminal (or `show` is True), log lines otherwise."""
+    if show is None:
+        show = sys.stderr.isatty()
+    if show:
+        return BarProgress(Console(stderr=True))
+    return LogProgress()
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"

@@ -1,0 +1,315 @@
+"""One facade over object stores: local folders, S3 (and S3-compatible servers) and GCS.
+
+A `Store` is one bucket (or one local folder); keys are relative to it. `locate()` turns a URL
+such as ``s3://bucket/some/prefix`` or ``/data/incoming`` into a store and a key prefix.
+
+Errors are classified where they enter: a missing object or a changed version is `ObjectGone`
+(terminal for that version), refused credentials are terminal, anything else from the network
+is `StoreUnavailable` (transient).
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import obstore
+from obstore.exceptions import (
+    NotFoundError,
+    PermissionDeniedError,
+    PreconditionError,
+    UnauthenticatedError,
+)
+from obstore.store import GCSStore, LocalStore, S3Store
+
+from sluice import faults
+from sluice.config import S3Options
+from sluice.errors import BadInputError, ConfigError, ObjectGone, StoreUnavailable, TerminalError
+
+if TYPE_CHECKING:
+    from obstore.store import ObjectStore
+
+#: Bytes asked from the store per read; large enough to keep COPY fed, small enough for memory.
+READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a listing says about one object."""
+
+    key: str
+    size: int
+    etag: str | None
+    modified: datetime | None
+
+    @property
+    def version(self) -> str:
+        """The identity of this version of the object: its etag, else size and modified time."""
+        if self.etag:
+            return self.etag
+        stamp = self.modified.isoformat() if self.modified else "?"
+        return f"{self.size}:{stamp}"
+
+    @property
+    def compressed(self) -> bool:
+        return self.key.endswith(".gz")
+
+    @classmethod
+    def from_meta(cls, meta: Any) -> ObjectInfo:
+        return cls(
+            key=str(meta["path"]),
+            size=int(meta["size"]),
+            etag=meta.get("e_tag"),
+            modified=meta.get("last_modified"),
+        )
+
+
+#: S3 returns at most this many keys per listing request.
+LIST_PAGE = 1000
+
+
+@dataclass
+class Requests:
+    """Requests a store was asked for, to prove that work scales with listing pages and
+    metadata files rather than with directories."""
+
+    lists: int = 0
+    #: Objects returned by listings; with ``lists`` this gives the listing pages.
+    listed: int = 0
+    #: Listing pages: each listing costs at least one request, and one per LIST_PAGE keys.
+    pages: int = 0
+    gets: int = 0
+    heads: int = 0
+    puts: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class Store:
+    """One bucket or local folder."""
+
+    def __init__(self, url: str, backend: ObjectStore, *, local_root: Path | None = None) -> None:
+        #: The root URL, e.g. ``s3://bucket`` or ``file:///data/bucket``.
+        self.url = url
+        self._backend = backend
+        self._local_root = local_root
+        self.requests = Requests()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    def uri(self, key: str) -> str:
+        """The full URL of `key`, used in messages."""
+        return f"{self.url.rstrip('/')}/{key}"
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object below `prefix` (whole path segments), with size, etag and modified time."""
+        self.requests.lists += 1
+        count = 0
+        try:
+            for batch in obstore.list(self._backend, prefix=prefix or None):
+                for meta in batch:
+                    count += 1
+                    yield ObjectInfo.from_meta(meta)
+        except FileNotFoundError:
+            return  # a local folder that does not exist yet holds no objects
+        except Exception as exc:
+            raise _classify(exc, self.uri(prefix)) from None
+        finally:
+            self.requests.listed += count
+            self.requests.pages += max(1, -(-count // LIST_PAGE))
+
+    def list_dirs(self, prefix: str = "") -> tuple[str, ...]:
+        """The sub-folders directly below `prefix` (one delimited listing), as full prefixes
+        ending in ``/``."""
+        self.requests.lists += 1
+        self.requests.pages += 1
+        try:
+            found = obstore.list_with_delimiter(self._backend, prefix or None)
+        except FileNotFoundError:
+            return ()
+        except Exception as exc:
+            raise _classify(exc, self.uri(prefix)) from None
+        return tuple(sorted(f"{p.rstrip('/')}/" for p in found["common_prefixes"]))
+
+    def head(self, key: str) -> ObjectInfo:
+        self.requests.heads += 1
+        try:
+            return ObjectInfo.from_meta(obstore.head(self._backend, key))
+        except Exception as exc:
+            raise _classify(exc, self.uri(key)) from None
+
+    def read(
+        self, key: str, *, etag: str | None = None, chunk_size: int = READ_CHUNK
+    ) -> Iterator[bytes]:
+        """Stream the raw bytes of `key`. With `etag`, fail with ObjectGone if the object is no
+        longer that version, so a load always reads exactly the version it names."""
+        self.requests.gets += 1
+        if faults.unreadable(key):
+            raise StoreUnavailable(f"{self.uri(key)}: cannot be fetched (injected fault)")
+        if self._local_root is not None:
+            yield from self._read_local(key, etag, chunk_size)
+            return
+        options: dict[str, Any] = {"if_match": etag} if etag else {}
+        try:
+            result = obstore.get(self._backend, key, options=options)  # type: ignore[arg-type]
+            for chunk in result.stream(min_chunk_size=chunk_size):
+                yield bytes(chunk)
+        except Exception as exc:
+            raise _classify(exc, self.uri(key)) from None
+
+    def _read_local(self, key: str, etag: str | None, chunk_size: int) -> Iterator[bytes]:
+        """Local files are read with plain reads (several times faster than the object-store
+        stream). The version is checked before reading; the open file keeps reading that
+        version even if the name is replaced meanwhile, and an in-place rewrite during the read
+        is detected afterwards."""
+        assert self._local_root is not None
+        if etag is not None and self.head(key).etag != etag:
+            raise ObjectGone(
+                f"{self.uri(key)} changed since it was listed (a newer version replaced it)"
+            )
+        try:
+            with (self._local_root / key).open("rb") as fh:
+                before = os.fstat(fh.fileno())
+                while piece := fh.read(chunk_size):
+                    yield piece
+                after = os.fstat(fh.fileno())
+        except FileNotFoundError:
+            raise ObjectGone(
+                f"{self.uri(key)} does not exist (deleted since it was listed?)"
+            ) from None
+        except OSError as exc:
+            raise StoreUnavailable(f"{self.uri(key)}: {exc}") from None
+        if (before.st_mtime_ns, before.st_size) != (after.st_mtime_ns, after.st_size):
+            raise ObjectGone(f"{self.uri(key)} was rewritten while it was being read")
+
+    def open(self, key: str, *, etag: str | None = None) -> Iterator[bytes]:
+        """Stream the bytes of `key`, decompressed when the key ends in ``.gz``."""
+        raw = self.read(key, etag=etag)
+        return gunzip(raw, self.uri(key)) if key.endswith(".gz") else raw
+
+    def put(self, key: str, data: bytes | Iterable[bytes]) -> ObjectInfo:
+        """Write `data` (bytes, or an iterable of chunks streamed as a multipart upload)."""
+        self.requests.puts += 1
+        try:
+            obstore.put(self._backend, key, data)
+        except Exception as exc:
+            raise _classify(exc, self.uri(key)) from None
+        return self.head(key)
+
+    def copy(self, src: str, dst: str) -> None:
+        try:
+            obstore.copy(self._backend, src, dst)
+        except Exception as exc:
+            raise _classify(exc, self.uri(src)) from None
+
+    def move(self, src: str, dst: str) -> None:
+        try:
+            obstore.rename(self._backend, src, dst)
+        except Exception as exc:
+            raise _classify(exc, self.uri(src)) from None
+
+    def delete(self, key: str) -> None:
+        try:
+            obstore.delete(self._backend, key)
+        except Exception as exc:
+            raise _classify(exc, self.uri(key)) from None
+
+
+def locate(url: str, s3: S3Options | None = None) -> tuple[Store, str]:
+    """Split a location into the store that holds it and the key prefix inside that store.
+
+    ``s3://bucket/a/b`` → (store ``s3://bucket``, ``"a/b"``); a plain path or ``file://`` URL is
+    a store of its own rooted at that folder, with an empty prefix.
+    """
+    if url.startswith("s3://"):
+        bucket, _, prefix = url[5:].partition("/")
+        return _s3(bucket, s3 or S3Options()), prefix
+    if url.startswith("gs://"):
+        bucket, _, prefix = url[5:].partition("/")
+        if not bucket:
+            raise ConfigError(f"{url!r} names no bucket")
+        return Store(f"gs://{bucket}", GCSStore(bucket)), prefix
+    if "://" in url and not url.startswith("file://"):
+        raise ConfigError(f"unsupported store URL {url!r}: use a folder, s3:// or gs://")
+    path = Path(url[7:] if url.startswith("file://") else url).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return Store(path.as_uri(), LocalStore(str(path)), local_root=path), ""
+
+
+def open_store(root_url: str, s3: S3Options | None = None) -> Store:
+    """The store whose root URL is `root_url` (as recorded on a ledger row)."""
+    store, prefix = locate(root_url, s3)
+    if prefix:
+        raise ConfigError(f"{root_url!r} is not a store root")
+    return store
+
+
+def _s3(bucket: str, options: S3Options) -> Store:
+    if not bucket:
+        raise ConfigError("an s3:// URL must name a bucket")
+    config: dict[str, Any] = {"region": options.region}
+    client: dict[str, Any] = {}
+    if options.endpoint_url:
+        config["endpoint"] = options.endpoint_url
+        client["allow_http"] = options.endpoint_url.startswith("http://")
+    backend = S3Store(bucket, config=config, client_options=client)  # type: ignore[arg-type]
+    return Store(f"s3://{bucket}", backend)
+
+
+def gunzip(chunks: Iterable[bytes], name: str) -> Iterator[bytes]:
+    """Decompress a gzip stream chunk by chunk; a truncated or corrupt stream is bad input."""
+    inflater = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header, largest window
+    seen = 0
+    lines = 0
+    for chunk in chunks:
+        seen += len(chunk)
+        try:
+            out = inflater.decompress(chunk)
+        except zlib.error as exc:
+            raise BadInputError(
+                f"corrupt gzip data after {seen} compressed bytes ({exc})",
+                obj=name,
+                line=lines + 1,
+            ) from None
+        if out:
+            lines += out.count(b"\n")
+            yield out
+        while inflater.eof and inflater.unused_data:
+            # A gzip file may hold several members back to back.
+            rest = inflater.unused_data
+            inflater = zlib.decompressobj(wbits=47)
+            out = inflater.decompress(rest)
+            if out:
+                lines += out.count(b"\n")
+                yield out
+    if not inflater.eof:
+        raise BadInputError(
+            f"gzip stream is truncated: it ends after {seen} compressed bytes without its "
+            "end-of-stream marker",
+            obj=name,
+            line=lines + 1,
+        )
+    tail = inflater.flush()
+    if tail:
+        yield tail
+
+
+def _classify(exc: Exception, where: str) -> Exception:
+    """Turn a store exception into a sluice error, keeping only the first line of its text."""
+    if isinstance(exc, TerminalError | StoreUnavailable):
+        return exc
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, PreconditionError):
+        return ObjectGone(f"{where} changed since it was listed (a newer version replaced it)")
+    if isinstance(exc, NotFoundError | FileNotFoundError):
+        return ObjectGone(f"{where} does not exist (deleted since it was listed?)")
+    if isinstance(exc, PermissionDeniedError | UnauthenticatedError):
+        return ConfigError(f"{where}: access refused: {first_line}")
+    return StoreUnavailable(f"{where}: {first_line}")

@@ -1,0 +1,372 @@
+"""The sync engine: per scope (e.g. one dataset), in one transaction, for each entity type in
+order: find the items below the parent rows, read the existing rows of those parents in one
+query, diff by natural key, and apply the difference set-wise — insert what is new, update in
+place what changed (primary keys survive), delete what was not found again (their children
+follow through ON DELETE CASCADE). A failure rolls the scope back; other scopes go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from sluice.db import Database
+from sluice.errors import SchemaError, SluiceError
+from sluice.sync.repository import SyncRepository
+from sluice.sync.spec import Entity, Item, Row, Tree
+from sluice.sync.values import coerce
+from sluice.sync.view import BucketView, SyncError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EntityCounts:
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+    def add(self, other: EntityCounts) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.deleted += other.deleted
+        self.unchanged += other.unchanged
+
+
+@dataclass
+class ScopeReport:
+    """What one scope (a dataset, a set of depositions) did."""
+
+    name: str
+    ok: bool = True
+    error: str | None = None
+    entities: dict[str, EntityCounts] = field(default_factory=dict)
+    statements: int = 0
+    seconds: float = 0.0
+    #: The planned changes, row by row (kept for --dry-run): (entity, action, natural key).
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class SyncReport:
+    """A whole sync command: its scopes, the requests to the store, the SQL it ran."""
+
+    scopes: list[ScopeReport] = field(default_factory=list)
+    dry_run: bool = False
+    requests: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(scope.ok for scope in self.scopes)
+
+    @property
+    def statements(self) -> int:
+        return sum(scope.statements for scope in self.scopes)
+
+    def totals(self) -> dict[str, EntityCounts]:
+        totals: dict[str, EntityCounts] = {}
+        for scope in self.scopes:
+            for name, counts in scope.entities.items():
+                totals.setdefault(name, EntityCounts()).add(counts)
+        return totals
+
+    @property
+    def changed(self) -> bool:
+        return any(counts.changed for counts in self.totals().values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "dry_run": self.dry_run,
+            "changed": self.changed,
+            "seconds": round(self.seconds, 3),
+            "requests": self.requests,
+            "statements": self.statements,
+            "totals": {name: c.__dict__ for name, c in self.totals().items()},
+            "scopes": [
+                {
+                    "name": s.name,
+                    "ok": s.ok,
+                    "error": s.error,
+                    "statements": s.statements,
+                    "seconds": round(s.seconds, 3),
+                    "entities": {name: c.__dict__ for name, c in s.entities.items()},
+                    **({"changes": [list(c) for c in s.changes]} if self.dry_run else {}),
+                }
+                for s in self.scopes
+            ],
+        }
+
+
+class SyncContext:
+    """What value getters may consult besides their item: the bucket, and rows of entities
+    already synced in this scope (to resolve references such as a frame by its order)."""
+
+    def __init__(self, walk: _Walk) -> None:
+        self._walk = walk
+        self.view = walk.view
+        self._indexes: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], int]] = {}
+
+    def rows(self, entity: str) -> list[Row]:
+        return self._walk.rows_of(entity)
+
+    def lookup(self, entity: str, **match: Any) -> int | None:
+        """The id of the row of `entity` whose columns equal `match`, if there is one."""
+        spec = self._walk.tree[entity]
+        columns = tuple(sorted(match))
+        index = self._indexes.get((entity, columns))
+        if index is None:
+            index = {}
+            for row in self.rows(entity):
+                if row.id is not None:
+                    index.setdefault(tuple(row[c] for c in columns), row.id)
+            self._indexes[(entity, columns)] = index
+        wanted = tuple(
+            match[c] if c == "id" else coerce(spec.field(c).type, match[c]) for c in columns
+        )
+        return index.get(wanted)
+
+
+@dataclass(frozen=True)
+class Pass:
+    """Items of a root entity to sync, and the entities below it to sync with them (None:
+    every enabled one)."""
+
+    root: str
+    items: Sequence[Item]
+    only: Collection[str] | None = None
+
+
+class Syncer:
+    """Applies a tree below root items, one transaction per scope."""
+
+    def __init__(
+        self,
+        db: Database,
+        tree: Tree,
+        view: BucketView,
+        *,
+        enabled: Collection[str],
+        dry_run: bool = False,
+    ) -> None:
+        self.db = db
+        self.tree = tree
+        self.view = view
+        self.enabled = frozenset(enabled)
+        self.dry_run = dry_run
+
+    def ensure_schema(self) -> None:
+        """Create the tree's tables if missing (in a dry run, each scope does it in its own
+        transaction, which is rolled back)."""
+        if self.dry_run:
+            return
+        with self.db.connection() as conn, conn.transaction():
+            SyncRepository(conn, self.tree).ensure_schema()
+
+    def existing_ids(self, entity: str, ids: Collection[int]) -> set[int]:
+        """Which of `ids` already exist in an identity entity's table."""
+        with self.db.connection() as conn:
+            repo = SyncRepository(conn, self.tree)
+            try:
+                return {row_id for row_id, _ in repo.fetch(self.tree[entity], ids=ids)}
+            except SchemaError:
+                return set()  # a dry run before the first sync: no table yet
+
+    def scope(self, name: str, passes: Sequence[Pass]) -> ScopeReport:
+        """Run `passes` in one transaction: each syncs the items of a root entity and, below
+        them, every enabled entity (or those the pass names); return what was done or why it
+        failed."""
+        report = ScopeReport(name=name)
+        started = time.perf_counter()
+        try:
+            with self.db.connection() as conn:
+                repo = SyncRepository(conn, self.tree)
+                try:
+                    with conn.transaction():
+                        if self.dry_run:
+                            repo.ensure_schema()
+                            repo.statements = 0
+                        walk = _Walk(self.tree, self.view, repo, report)
+                        for step in passes:
+                            wanted = self.enabled if step.only is None else frozenset(step.only)
+                            entities = [e for e in self.tree.below(step.root) if e.name in wanted]
+                            walk.run(self.tree[step.root], step.items, entities)
+                        if self.dry_run:
+                            raise psycopg.Rollback()
+                finally:
+                    report.statements = repo.statements
+        except SluiceError as exc:
+            report.ok = False
+            report.error = str(exc)
+            log.error("%s: %s", name, exc)
+        report.seconds = time.perf_counter() - started
+        return report
+
+
+class _Walk:
+    """One scope's pass over the entities."""
+
+    def __init__(
+        self, tree: Tree, view: BucketView, repo: SyncRepository, report: ScopeReport
+    ) -> None:
+        self.tree = tree
+        self.view = view
+        self.repo = repo
+        self.report = report
+        self.rows: dict[str, list[Row]] = {}
+        self._existing: dict[str, list[Row]] = {}
+        self.context = SyncContext(self)
+
+    def run(self, root: Entity, items: Sequence[Item], entities: Sequence[Entity]) -> None:
+        for item in items:
+            item.context = self.context
+        self.rows[root.name] = self._apply(root, list(items), None)
+        for entity in entities:
+            parents = self.rows.get(entity.parent or "")
+            if parents is None:
+                continue  # its parent type is not synced in this scope
+            found: list[Item] = []
+            for parent in parents:
+                for item in entity.find(parent, self.view):
+                    item.parent = parent
+                    item.context = self.context
+                    found.append(item)
+            scope_ids = [p.id for p in parents if p.id is not None]
+            self.rows[entity.name] = self._apply(entity, found, scope_ids)
+
+    def rows_of(self, entity: str) -> list[Row]:
+        """Rows of `entity` in this scope: synced now, else read from the table."""
+        if entity in self.rows:
+            return self.rows[entity]
+        if entity not in self._existing:
+            spec = self.tree[entity]
+            parents = self.rows_of(spec.parent) if spec.parent else []
+            fetched = self.repo.fetch(spec, scope_ids=[p.id for p in parents if p.id])
+            self._existing[entity] = [
+                Row(entity, Item(path=""), values, row_id) for row_id, values in fetched
+            ]
+        return self._existing[entity]
+
+    def _apply(self, entity: Entity, items: list[Item], scope_ids: list[int] | None) -> list[Row]:
+        desired = [self._row(entity, item) for item in items]
+        if scope_ids is None:
+            existing = self.repo.fetch(entity, ids=[r.id for r in desired if r.id is not None])
+        else:
+            existing = self.repo.fetch(entity, scope_ids=scope_ids)
+            if entity.scope not in entity.key and desired:
+                # The key does not name the parent: a row with this key may sit under another
+                # parent (or none); it is adopted and updated, never duplicated.
+                known = {row_id for row_id, _ in existing}
+                keys = [_key(entity, row.values) for row in desired]
+                existing += [
+                    row for row in self.repo.fetch_by_keys(entity, keys) if row[0] not in known
+                ]
+        creates, updates, deletes, unchanged = _diff(entity, desired, existing)
+        if not entity.delete_stale:
+            deletes = []
+        self.repo.delete(entity, deletes)
+        self.repo.update(entity, [(row.id, row.values) for row in updates if row.id is not None])
+        new_ids = self.repo.insert(entity, [(row.id, row.values) for row in creates])
+        if entity.identity is None:
+            by_key = dict((key, row_id) for row_id, key in new_ids)
+            for row in creates:
+                row.id = by_key[_key(entity, row.values)]
+        self.report.entities[entity.name] = EntityCounts(
+            created=len(creates), updated=len(updates), deleted=len(deletes), unchanged=unchanged
+        )
+        self.report.changes += [(entity.name, "create", _show(entity, r)) for r in creates]
+        self.report.changes += [(entity.name, "update", _show(entity, r)) for r in updates]
+        self.report.changes += [(entity.name, "delete", f"id {i}") for i in deletes]
+        return desired
+
+    def _row(self, entity: Entity, item: Item) -> Row:
+        values: dict[str, Any] = {}
+        for spec in entity.fields:
+            if spec.name == entity.scope:
+                assert item.parent is not None
+                raw: Any = item.parent.id
+            else:
+                raw = spec.value(item) if spec.value is not None else None
+            try:
+                value = coerce(spec.type, raw)
+            except (TypeError, ValueError) as exc:
+                raise SyncError(
+                    f"{self.view.store.uri(item.path)}: {entity.name}.{spec.name}: {exc}"
+                ) from None
+            if value is None and not spec.nullable:
+                raise SyncError(
+                    f"{self.view.store.uri(item.path)}: {entity.name}.{spec.name} is required "
+                    "but the metadata does not give it"
+                )
+            if spec.choices and value is not None and value not in spec.choices:
+                raise SyncError(
+                    f"{self.view.store.uri(item.path)}: {entity.name}.{spec.name} is "
+                    f"{value!r}, not one of {', '.join(spec.choices)}"
+                )
+            values[spec.name] = value
+        row_id = coerce("bigint", entity.identity(item)) if entity.identity else None
+        return Row(entity.name, item, values, row_id)
+
+
+def _key(entity: Entity, values: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(values[k] for k in entity.key)
+
+
+def _diff(
+    entity: Entity, desired: list[Row], existing: list[tuple[int, dict[str, Any]]]
+) -> tuple[list[Row], list[Row], list[int], int]:
+    """Creates, updates (row ids filled in), ids to delete, and the count of unchanged rows.
+    Natural keys compare NULL-safely (None equals None); an existing key held by several rows
+    keeps the oldest and deletes the others."""
+
+    def identify(values: dict[str, Any], row_id: int | None) -> tuple[Any, ...]:
+        return (row_id,) if entity.identity is not None else _key(entity, values)
+
+    current: dict[tuple[Any, ...], tuple[int, dict[str, Any]]] = {}
+    deletes: list[int] = []
+    for row_id, values in existing:
+        key = identify(values, row_id)
+        if key in current:
+            deletes.append(row_id)
+        else:
+            current[key] = (row_id, values)
+    creates: list[Row] = []
+    updates: list[Row] = []
+    unchanged = 0
+    seen: dict[tuple[Any, ...], Row] = {}
+    for row in desired:
+        key = identify(row.values, row.id)
+        if key in seen:
+            raise SyncError(
+                f"{entity.name}: {row.item.path} and {seen[key].item.path} have the same key "
+                f"({_show(entity, row)}); each must be unique in its scope"
+            )
+        seen[key] = row
+        match = current.pop(key, None)
+        if match is None:
+            creates.append(row)
+        else:
+            row.id = match[0]
+            if row.values != match[1]:
+                updates.append(row)
+            else:
+                unchanged += 1
+    deletes += [row_id for row_id, _ in current.values()]
+    return creates, updates, sorted(deletes), unchanged
+
+
+def _show(entity: Entity, row: Row) -> str:
+    if entity.identity is not None:
+        return f"id={row.id}"
+    return ", ".join(f"{k}={row.values[k]!r}" for k in entity.key)
