@@ -36,17 +36,19 @@ def _dates() -> tuple[Field, ...]:
     )
 
 
-def _author_fields(
-    scope: str, *, order_from_json: bool, statuses_default: bool | None, kaggle: bool
-) -> tuple[Field, ...]:
-    """Authors of depositions, datasets, tomograms and annotations share their columns."""
+def _authors(
+    parent: str, flag: str, *, order_from_json: bool, statuses_default: bool | None, kaggle: bool
+) -> Entity:
+    """Authors of depositions, datasets, tomograms and annotations: the `authors` list of the
+    parent's document, the same columns, keyed by name within the parent."""
+    scope = f"{parent}_id"
 
     def status(name: str) -> Field:
         getter = v.or_false(name) if statuses_default is False else v.j(name)
         return Field(name, B, getter)
 
     order = v.position_or("author_list_order") if order_from_json else v.position
-    return (
+    fields = (
         Field(scope, ID, nullable=False),
         Field("name", T, v.j("name"), nullable=False),
         Field("orcid", T, v.j("ORCID")),
@@ -58,6 +60,17 @@ def _author_fields(
         status("corresponding_author_status"),
         status("primary_author_status"),
         Field("author_list_order", I, order, nullable=False),
+    )
+    return Entity(
+        name=f"{parent}_author",
+        table=f"{parent}_author",
+        parent=parent,
+        scope=scope,
+        key=(scope, "name"),
+        find=Elements("authors"),
+        foreign_keys=(fk(scope, parent),),
+        flag=flag,
+        fields=fields,
     )
 
 
@@ -88,18 +101,8 @@ DEPOSITION = Entity(
     ),
 )
 
-DEPOSITION_AUTHOR = Entity(
-    name="deposition_author",
-    table="deposition_author",
-    parent="deposition",
-    scope="deposition_id",
-    key=("deposition_id", "name"),
-    find=Elements("authors"),
-    foreign_keys=(fk("deposition_id", "deposition"),),
-    flag="depositions",
-    fields=_author_fields(
-        "deposition_id", order_from_json=True, statuses_default=None, kaggle=False
-    ),
+DEPOSITION_AUTHOR = _authors(
+    "deposition", "depositions", order_from_json=True, statuses_default=None, kaggle=False
 )
 
 DEPOSITION_TYPE = Entity(
@@ -176,16 +179,8 @@ DATASET = Entity(
     ),
 )
 
-DATASET_AUTHOR = Entity(
-    name="dataset_author",
-    table="dataset_author",
-    parent="dataset",
-    scope="dataset_id",
-    key=("dataset_id", "name"),
-    find=Elements("authors"),
-    foreign_keys=(fk("dataset_id", "dataset"),),
-    flag="dataset_authors",
-    fields=_author_fields("dataset_id", order_from_json=True, statuses_default=None, kaggle=True),
+DATASET_AUTHOR = _authors(
+    "dataset", "dataset_authors", order_from_json=True, statuses_default=None, kaggle=True
 )
 
 DATASET_FUNDING = Entity(
@@ -541,18 +536,8 @@ TOMOGRAM = Entity(
     ),
 )
 
-TOMOGRAM_AUTHOR = Entity(
-    name="tomogram_author",
-    table="tomogram_author",
-    parent="tomogram",
-    scope="tomogram_id",
-    key=("tomogram_id", "name"),
-    find=Elements("authors"),
-    foreign_keys=(fk("tomogram_id", "tomogram"),),
-    flag="tomogram_authors",
-    fields=_author_fields(
-        "tomogram_id", order_from_json=False, statuses_default=None, kaggle=False
-    ),
+TOMOGRAM_AUTHOR = _authors(
+    "tomogram", "tomogram_authors", order_from_json=False, statuses_default=None, kaggle=False
 )
 
 ANNOTATION = Entity(
@@ -659,18 +644,8 @@ ANNOTATION_FILE = Entity(
     ),
 )
 
-ANNOTATION_AUTHOR = Entity(
-    name="annotation_author",
-    table="annotation_author",
-    parent="annotation",
-    scope="annotation_id",
-    key=("annotation_id", "name"),
-    find=Elements("authors"),
-    foreign_keys=(fk("annotation_id", "annotation"),),
-    flag="annotation_authors",
-    fields=_author_fields(
-        "annotation_id", order_from_json=False, statuses_default=False, kaggle=True
-    ),
+ANNOTATION_AUTHOR = _authors(
+    "annotation", "annotation_authors", order_from_json=False, statuses_default=False, kaggle=True
 )
 
 ANNOTATION_METHOD_LINK = Entity(
