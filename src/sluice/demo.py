@@ -59,7 +59,12 @@ def run_demo(engine: Engine, bucket: Path, rows: int, console: Console, progress
     )
     tree = generate_tree(str(cryoet), runs=CRYOET_RUNS)
     report = cryoet_load(
-        engine, str(cryoet), "https://files.example", s3_prefix=str(tree.dataset), everything=True
+        engine,
+        str(cryoet),
+        "https://files.example",
+        s3_prefix=str(tree.dataset),
+        everything=True,
+        command="demo cryoet",
     )
     render.sync_report(console, report)
 

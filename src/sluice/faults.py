@@ -2,8 +2,9 @@
 
 ``SLUICE_FAULT_PAUSE=<point>`` makes a process stop at that point of a load, print
 ``sluice-fault: paused at <point>`` on stderr, and wait there until it is killed. Tests use it to
-SIGKILL an import at an exact moment (during COPY, during the merge, just before commit) and
-check that re-running it gives exactly the rows of a clean run.
+SIGKILL an import at an exact moment (during COPY, during the merge, just before commit; for a
+sync, ``sync``: a scope's changes written, not committed) and check that re-running it gives
+exactly the rows of a clean run.
 
 ``SLUICE_FAULT_UNREADABLE=<suffix>[,<suffix>...]`` makes reads of the objects whose key ends
 with one of the suffixes fail as a transient store error, as a network failure or a throttled
@@ -18,7 +19,7 @@ import time
 
 ENV = "SLUICE_FAULT_PAUSE"
 UNREADABLE = "SLUICE_FAULT_UNREADABLE"
-POINTS = ("copy", "merge", "commit")
+POINTS = ("copy", "merge", "commit", "sync")
 
 
 def pause(point: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sluice.runtime.runner import RunReport
@@ -62,16 +63,20 @@ def run_report(console: Console, report: RunReport) -> None:
         console.print(f"No new object versions ({report.discovered} discovered); nothing to load.")
     for load in report.loads:
         if load.error:
-            console.print(f"[bold red]{load.status}[/] load {load.load_id}: {load.error}")
+            console.print(f"[bold red]{load.status}[/] load {load.load_id}: {escape(load.error)}")
         if load.rejects_key:
             console.print(f"load {load.load_id}: rejected rows written to {load.rejects_key}")
     for failure in report.feed_errors:
-        console.print(f"[bold red]feed {failure['feed']} failed[/]: {failure['error']}")
+        console.print(
+            f"[bold red]feed {escape(failure['feed'])} failed[/]: {escape(failure['error'])}"
+        )
     for hook in report.hooks:
         if hook.get("status") == "ok":
             console.print(f"refreshed {hook['view']} concurrently in {hook['seconds']:.2f} s")
         else:
-            console.print(f"[bold red]refresh of {hook['view']} failed[/]: {hook.get('error')}")
+            console.print(
+                f"[bold red]refresh of {hook['view']} failed[/]: {escape(str(hook.get('error')))}"
+            )
     if report.loads and not report.hooks:
         console.print("serving views: nothing changed, no refresh needed")
 
@@ -91,7 +96,9 @@ def status_report(console: Console, report: StatusReport) -> None:
         for name in ("load", "feed", "status", "attempts", "when", "error"):
             errors.add_column(name, overflow="fold")
         for e in report.errors:
-            errors.add_row(str(e.load_id), e.feed, e.status, str(e.attempts), _when(e.at), e.error)
+            errors.add_row(
+                str(e.load_id), e.feed, e.status, str(e.attempts), _when(e.at), escape(e.error)
+            )
         console.print(errors)
 
     if report.runs:
@@ -109,6 +116,7 @@ def status_report(console: Console, report: StatusReport) -> None:
             "updated",
             "unchanged",
             "rejected",
+            "deleted",
             "view refresh",
         ):
             runs.add_column(name)
@@ -124,7 +132,7 @@ def status_report(console: Console, report: StatusReport) -> None:
             )
             runs.add_row(
                 str(r.run_id),
-                r.command,
+                escape(r.command),
                 r.status,
                 _when(r.started_at),
                 f"{r.seconds:.2f}" if r.seconds is not None else "-",
@@ -135,9 +143,13 @@ def status_report(console: Console, report: StatusReport) -> None:
                 f"{r.rows['updated']:,}",
                 f"{r.rows['unchanged']:,}",
                 f"{r.rows['rejected']:,}",
+                f"{r.rows['deleted']:,}",
                 hooks,
             )
         console.print(runs)
+        for r in report.runs:
+            if r.error:
+                console.print(f"run {r.run_id} {r.status}: {r.error}", style="red", markup=False)
 
     if report.targets:
         targets = Table(title="targets", title_justify="left")
@@ -166,7 +178,7 @@ def sync_report(console: Console, report: SyncReport) -> None:
         )
     console.print(table)
     for scope in report.scopes:
-        state = "ok" if scope.ok else f"[bold red]FAILED[/]: {scope.error}"
+        state = "ok" if scope.ok else f"[bold red]FAILED[/]: {escape(scope.error or '')}"
         console.print(
             f"{scope.name}: {state} ({scope.statements} SQL statements, {scope.seconds:.2f} s)"
         )

@@ -90,6 +90,7 @@ def read_status(ledger: Ledger, *, errors: int = 10, runs: int = 5) -> StatusRep
             updated,
             unchanged,
             rejected,
+            deleted,
             hooks,
             error,
         ) = row
@@ -109,6 +110,7 @@ def read_status(ledger: Ledger, *, errors: int = 10, runs: int = 5) -> StatusRep
                     "updated": int(updated),
                     "unchanged": int(unchanged),
                     "rejected": int(rejected),
+                    "deleted": int(deleted),
                 },
                 list(hooks or []),
                 error,

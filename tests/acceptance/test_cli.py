@@ -318,11 +318,14 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     }
     runs: list[dict[str, Any]] = status["runs"]
     assert [(r["command"], r["status"]) for r in runs] == [
+        ("demo cryoet", "succeeded"),
         ("demo day 2", "succeeded"),
         ("demo day 1", "succeeded"),
     ]
-    assert runs[0]["rows"]["updated"] == changed
-    assert runs[1]["rows"]["inserted"] == 3000
+    assert runs[1]["rows"]["updated"] == changed
+    assert runs[2]["rows"]["inserted"] == 3000
+    assert (runs[0]["loaded"], runs[0]["errored"]) == (1, 0)  # one generated dataset
+    assert runs[0]["rows"]["inserted"] == runs[0]["rows"]["in"] > 0  # a first sync: all new
 
     # the last command stopped the server it started
     deadline = time.monotonic() + 10

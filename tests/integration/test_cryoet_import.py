@@ -17,6 +17,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from sluice.api import Engine
+from sluice.errors import ConfigError
 from sluice.recipes.cryoet.api import load
 from sluice.sync import SyncReport
 from tests.fixtures.fix_s3 import s3_client
@@ -941,3 +942,23 @@ def test_prefixes_match_whole_path_segments(portal: Importer, rows: Any) -> None
 
     assert report.scopes == []
     assert rows("dataset") == []
+
+
+# -- the ledger's list of runs ----------------------------------------------------------------
+
+
+def test_syncs_are_recorded_as_runs_and_a_missing_deposition_fails_its_run(
+    engine: Engine, portal: Importer
+) -> None:
+    report = ok(portal("runs"))
+    with pytest.raises(ConfigError, match=r"deposition 999: s3://.*/depositions_metadata/999/"):
+        portal("depositions", deposition_ids=(999,))
+    portal("runs", dry_run=True)
+
+    failed, synced = engine.status().runs[:2]
+    assert len(engine.status().runs) == 2  # the dry run is not recorded
+    assert synced.command == f"cryoet load {BUCKET} --s3-prefix 30001"
+    assert (synced.status, synced.loaded, synced.errored, synced.error) == ("succeeded", 1, 0, None)
+    assert synced.rows["inserted"] == sum(c.created for c in report.totals().values())
+    assert failed.status == "failed"
+    assert failed.error is not None and failed.error.startswith("deposition 999: s3://")

@@ -185,7 +185,7 @@ LIMIT %(limit)s
 
 -- name: recent_runs
 SELECT id, command, status, started_at, finished_at, claimed, loaded, errored, rows_in,
-       inserted, updated, unchanged, rejected, hooks, error
+       inserted, updated, unchanged, rejected, deleted, hooks, error
 FROM sluice.runs
 ORDER BY id DESC
 LIMIT %(limit)s

@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from sluice import faults
 from sluice.db import Database
 from sluice.errors import SchemaError, SluiceError
 from sluice.sync.repository import SyncRepository
@@ -204,6 +205,7 @@ class Syncer:
                             walk.run(self.tree[step.root], step.items, entities)
                         if self.dry_run:
                             raise psycopg.Rollback()
+                        faults.pause("sync")
                 finally:
                     report.statements = repo.statements
         except SluiceError as exc:

@@ -21,6 +21,7 @@ from sluice.recipes.cryoet.tree import TREE
 from sluice.store import Store, locate
 from sluice.sync import BucketView, Item, Pass, ScopeReport, Syncer, SyncError, SyncReport
 from sluice.sync.finders import dig
+from sluice.sync.runs import recorded
 
 DEFAULT_HTTPS_PREFIX = "https://files.cryoetdataportal.cziscience.com"
 DEPOSITIONS = "depositions_metadata"
@@ -92,16 +93,43 @@ def load(
     everything: bool = False,
     filter_datasets: Sequence[str] = (),
     dry_run: bool = False,
+    command: str | None = None,
 ) -> SyncReport:
     """Sync the portal metadata of `bucket` (an S3 bucket name, an ``s3://`` URL or a local
-    folder) into the database."""
-    started = time.perf_counter()
+    folder) into the database. Unless it is a dry run, the sync is recorded on the ledger's
+    list of runs (``sluice status``), named `command` (by default, the equivalent CLI
+    command)."""
     store, name = _open(bucket, endpoint_url, engine.settings.s3)
     view = BucketView(store, name, https_prefix or DEFAULT_HTTPS_PREFIX)
     on = resolve_flags(flags, everything=everything)
     syncer = Syncer(engine.db, TREE, view, enabled=enabled_entities(on), dry_run=dry_run)
+
+    def sync() -> SyncReport:
+        return _sync(syncer, view, on, s3_prefix, deposition_ids, filter_datasets)
+
+    if dry_run:
+        return sync()
+    command = command or " ".join(
+        ["cryoet load", bucket]
+        + ([f"--s3-prefix {s3_prefix}"] if s3_prefix else [])
+        + [f"--deposition-id {d}" for d in deposition_ids]
+        + [f"--filter-dataset {d}" for d in filter_datasets]
+    )
+    return recorded(engine.db, command, sync)
+
+
+def _sync(
+    syncer: Syncer,
+    view: BucketView,
+    on: Collection[str],
+    s3_prefix: str,
+    deposition_ids: Sequence[int],
+    filter_datasets: Sequence[str],
+) -> SyncReport:
+    started = time.perf_counter()
+    store = view.store
     syncer.ensure_schema()
-    report = SyncReport(dry_run=dry_run)
+    report = SyncReport(dry_run=syncer.dry_run)
     deposition_children = ("deposition_author", "deposition_type")
     if "depositions" in on and deposition_ids:
         items = [_deposition_item(view, dep) for dep in deposition_ids]
