@@ -222,11 +222,13 @@ class Store:
             raise _classify(exc, self.uri(key)) from None
 
 
-def locate(url: str, s3: S3Options | None = None) -> tuple[Store, str]:
+def locate(url: str, s3: S3Options | None = None, *, create: bool = False) -> tuple[Store, str]:
     """Split a location into the store that holds it and the key prefix inside that store.
 
     ``s3://bucket/a/b`` → (store ``s3://bucket``, ``"a/b"``); a plain path or ``file://`` URL is
-    a store of its own rooted at that folder, with an empty prefix.
+    a store of its own rooted at that folder, with an empty prefix. A missing folder is created
+    when `create` is set (a place to write), else it is an error: a mistyped source must not
+    read as an empty one.
     """
     if url.startswith("s3://"):
         bucket, _, prefix = url[5:].partition("/")
@@ -239,7 +241,11 @@ def locate(url: str, s3: S3Options | None = None) -> tuple[Store, str]:
     if "://" in url and not url.startswith("file://"):
         raise ConfigError(f"unsupported store URL {url!r}: use a folder, s3:// or gs://")
     path = Path(url[7:] if url.startswith("file://") else url).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    elif not path.is_dir():
+        reason = "is not a folder" if path.exists() else "does not exist"
+        raise ConfigError(f"{url}: {reason}")
     return Store(path.as_uri(), LocalStore(str(path)), local_root=path), ""
 
 

@@ -148,6 +148,22 @@ def test_bad_environment_setting_is_one_clear_line(sluice: Sluice) -> None:
 # -- imports -----------------------------------------------------------------------------------
 
 
+def test_a_mistyped_bucket_folder_fails_the_run_and_is_not_created(
+    sluice: Sluice, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-bucket"
+    result = sluice.run(*glam_import_args(missing))
+
+    assert result.returncode == 1
+    assert f"feed glam_desktop_nightly failed: {missing}: does not exist" in " ".join(
+        result.stdout.split()
+    )
+    assert not missing.exists()
+    [run] = json_report(sluice.ok("status", "--json"))["runs"]
+    assert run["status"] == "failed"
+    assert run["error"] == f"glam_desktop_nightly: {missing}: does not exist"
+
+
 def test_import_with_one_bad_file_errors_that_load_and_loads_the_others(
     sluice: Sluice, tmp_path: Path
 ) -> None:

@@ -31,7 +31,7 @@ MIB = 1 << 20
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     """An empty store: a local folder, or a fresh bucket on the S3 server process."""
     if request.param == "local":
-        found, prefix = locate(str(tmp_path / "bucket"))
+        found, prefix = locate(str(tmp_path / "bucket"), create=True)
         assert found.url == (tmp_path / "bucket").resolve().as_uri()
     else:
         bucket: str = request.getfixturevalue("s3_bucket")
@@ -299,6 +299,7 @@ def test_locate_splits_bucket_and_prefix(s3_options: S3Options) -> None:
 
 def test_locate_local_paths_and_file_urls(tmp_path: Path) -> None:
     folder = tmp_path / "in"
+    folder.mkdir()
     by_path, prefix = locate(str(folder))
     by_url, url_prefix = locate(folder.as_uri())
 
@@ -307,6 +308,22 @@ def test_locate_local_paths_and_file_urls(tmp_path: Path) -> None:
     by_path.put("x.csv", b"1\n")
     assert (folder / "x.csv").read_bytes() == b"1\n"
     assert read_all(open_store(by_path.url), "x.csv") == b"1\n"
+
+
+def test_a_missing_folder_is_an_error_unless_it_is_a_place_to_write(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "bucket"
+    with pytest.raises(ConfigError, match=re.escape(f"{missing}: does not exist")):
+        locate(str(missing))
+    with pytest.raises(ConfigError, match="does not exist"):
+        open_store(missing.as_uri())
+    assert not missing.parent.exists()  # reading never creates it
+
+    (tmp_path / "file.csv").write_bytes(b"1\n")
+    with pytest.raises(ConfigError, match=r"file\.csv: is not a folder"):
+        locate(str(tmp_path / "file.csv"))
+
+    store, _ = locate(str(missing), create=True)
+    assert missing.is_dir() and store.url == missing.resolve().as_uri()
 
 
 @pytest.mark.parametrize(

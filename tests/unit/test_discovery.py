@@ -100,7 +100,7 @@ def test_every_match_starts_with_the_literal_prefix(pattern: str, matches: list[
 
 
 def folder(tmp_path: Path, keys: list[str]) -> Store:
-    store, prefix = locate(str(tmp_path / "bucket"))
+    store, prefix = locate(str(tmp_path / "bucket"), create=True)
     assert prefix == ""
     for key in keys:
         store.put(key, b"1,2\n")

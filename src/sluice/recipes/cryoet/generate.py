@@ -42,7 +42,7 @@ def generate_tree(
     s3: S3Options | None = None,
 ) -> GeneratedTree:
     """Write the tree into `out` (a folder or bucket URL); return what was written."""
-    store, prefix = locate(out, s3)
+    store, prefix = locate(out, s3, create=True)
     base = f"{prefix.rstrip('/')}/" if prefix else ""
     writer = _Writer(store, base)
     writer.json(

@@ -124,7 +124,7 @@ def generate(
     check_channel(channel)
     if not 0.0 <= change <= 1.0:
         raise ConfigError(f"--change must be a fraction between 0 and 1, got {change}")
-    store, prefix = locate(out, s3)
+    store, prefix = locate(out, s3, create=True)
     if base is not None:
         manifest = _next_generation(_read_manifest(base, product, channel, s3), change)
     else:
