@@ -318,4 +318,16 @@ def _classify(exc: Exception, where: str) -> Exception:
         return ObjectGone(f"{where} does not exist (deleted since it was listed?)")
     if isinstance(exc, PermissionDeniedError | UnauthenticatedError):
         return ConfigError(f"{where}: access refused: {first_line}")
+    if _INSTANCE_METADATA in first_line and not os.environ.get("AWS_ACCESS_KEY_ID"):
+        # With no credentials in the environment the S3 client falls back to the cloud
+        # instance's metadata service; off a cloud instance that can only fail.
+        return ConfigError(f"{where}: no S3 credentials: {NO_CREDENTIALS_HINT} ({first_line})")
     return StoreUnavailable(f"{where}: {first_line}")
+
+
+#: The token path of the instance metadata service, in the error when it was asked.
+_INSTANCE_METADATA = "/latest/api/token"
+NO_CREDENTIALS_HINT = (
+    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_SKIP_SIGNATURE=true for a public "
+    "bucket"
+)

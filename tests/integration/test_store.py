@@ -362,3 +362,24 @@ def test_an_unreachable_endpoint_is_transient() -> None:
     assert str(listing.value).startswith("s3://nobody-home/x: ")
     assert str(reading.value).startswith("s3://nobody-home/x/a.csv: ")
     assert "\n" not in str(reading.value)
+
+
+def test_no_credentials_is_a_config_error_that_says_how_to_give_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: no metadata service answers there
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    monkeypatch.setenv("AWS_METADATA_ENDPOINT", f"http://127.0.0.1:{port}")
+    store, _ = locate("s3://private/x", S3Options(endpoint_url=f"http://127.0.0.1:{port}"))
+
+    with pytest.raises(ConfigError) as listing:
+        list(store.list("x"))
+
+    assert str(listing.value).startswith(
+        "s3://private/x: no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+        "or AWS_SKIP_SIGNATURE=true for a public bucket ("
+    )
+    assert "\n" not in str(listing.value)
