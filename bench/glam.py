@@ -676,7 +676,8 @@ def _print_sluice(done: _Complete) -> None:
     print(
         "wall: the whole command, interpreter start-up included; run: the run's own seconds;\n"
         "loads: the sum of its loads' seconds; load: run minus refresh, used for the ratios;\n"
-        "refresh: REFRESH MATERIALIZED VIEW CONCURRENTLY of the serving view."
+        "refresh: of the serving view, a plain REFRESH when the view was empty (c),\n"
+        "else REFRESH MATERIALIZED VIEW CONCURRENTLY (e)."
     )
     unchanged = done.runs["unchanged"].refreshes
     print(

@@ -72,7 +72,8 @@ def run_report(console: Console, report: RunReport) -> None:
         )
     for hook in report.hooks:
         if hook.get("status") == "ok":
-            console.print(f"refreshed {hook['view']} concurrently in {hook['seconds']:.2f} s")
+            how = "concurrently" if hook.get("concurrently", True) else "(first fill: it was empty)"
+            console.print(f"refreshed {hook['view']} {how} in {hook['seconds']:.2f} s")
         else:
             console.print(
                 f"[bold red]refresh of {hook['view']} failed[/]: {escape(str(hook.get('error')))}"

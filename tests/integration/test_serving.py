@@ -1,5 +1,6 @@
-"""Serving views: refreshed concurrently once per run, only when rows changed; readers keep
-reading during the refresh; a refresh missed by a dead run is caught up by the next one."""
+"""Serving views: refreshed concurrently once per run, only when rows changed (an empty view is
+filled by a plain refresh); readers keep reading during the refresh; a refresh missed by a dead
+run is caught up by the next one."""
 
 from __future__ import annotations
 
@@ -31,9 +32,19 @@ def test_refresh_is_recorded_on_the_run(
     assert hook["kind"] == "refresh" and hook["status"] == "ok"
     assert hook["view"] == f"public.{VIEW}"
     assert hook["seconds"] > 0
+    assert hook["concurrently"] is False  # the view was empty: filled by a plain refresh
     stored = db.execute("SELECT hooks FROM sluice.runs WHERE id = %s", [report.run_id]).fetchone()
     assert stored is not None and stored[0] == report.hooks
     assert db.execute(f"SELECT count(*) FROM {VIEW}").fetchone() == (2000,)
+
+    generate("desktop", "nightly", rows=0, shards=0, out=bucket, base=bucket, change=0.1)
+    again = engine.run_feeds([feed("desktop", "nightly", bucket)])
+
+    [hook] = again.hooks
+    assert (hook["status"], hook["concurrently"]) == ("ok", True)  # readers keep the old rows
+    assert db.execute(f"SELECT count(*) FROM {VIEW}").fetchone() == (2000,)
+    view_sum = db.execute(f"SELECT sum(total_users) FROM {VIEW}").fetchone()
+    assert view_sum == db.execute(f"SELECT sum(total_users) FROM {TABLE}").fetchone()
 
 
 def test_no_refresh_when_nothing_changed(

@@ -127,9 +127,17 @@ def create_view_index(spec: TableSpec, index: Index) -> sql.Composed:
     )
 
 
-def refresh_view(spec: TableSpec) -> sql.Composed:
+def refresh_view(spec: TableSpec, *, concurrently: bool) -> sql.Composed:
     assert spec.serving is not None
-    return sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}").format(
+    how = sql.SQL("CONCURRENTLY ") if concurrently else sql.SQL("")
+    return sql.SQL("REFRESH MATERIALIZED VIEW {}{}").format(
+        how, sql.Identifier(spec.schema, spec.serving.name)
+    )
+
+
+def view_is_empty(spec: TableSpec) -> sql.Composed:
+    assert spec.serving is not None
+    return sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(
         sql.Identifier(spec.schema, spec.serving.name)
     )
 

@@ -335,11 +335,13 @@ class Runner:
             hook: dict[str, Any] = {"kind": "refresh", "target": name, "view": view}
             try:
                 with self.db.connection(autocommit=True) as conn:
-                    seconds = TargetRepository(specs[target_id]).refresh_view(conn)
+                    seconds, concurrently = TargetRepository(specs[target_id]).refresh_view(conn)
                 hook["seconds"] = round(seconds, 3)
+                hook["concurrently"] = concurrently
                 ledger.mark_refreshed(target_id, seq)
                 hook["status"] = "ok"
-                log.info("refreshed %s in %.2f s", view, hook["seconds"])
+                how = "concurrently" if concurrently else "(first fill)"
+                log.info("refreshed %s %s in %.2f s", view, how, hook["seconds"])
             except SluiceError as exc:
                 hook.update(status="error", error=str(exc))
                 log.error("refreshing %s failed: %s", view, exc)
