@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from sluice.recipes.cryoet.generate import generate_tree
 from tests.acceptance.conftest import FAULT, Sluice, kill_at_fault, query, scalar
 from tests.integration.test_cryoet_import import reference_files
 
@@ -170,3 +171,23 @@ def wait_for_no_other_sessions(url: str, timeout: float = 30.0) -> None:
     ):
         assert time.monotonic() < deadline, "the killed process's sessions never ended"
         time.sleep(0.05)
+
+
+def test_two_syncs_at_once_take_turns_and_create_every_row_once(
+    sluice: Sluice, tmp_path: Path, database_url: str
+) -> None:
+    tree = generate_tree(str(tmp_path / "bucket"), runs=40)
+    args = ("cryoet", "load", str(tmp_path / "bucket"), "--import-everything", "--json")
+    outputs = [tmp_path / "first.json", tmp_path / "second.json"]
+    procs = [sluice.start(*args, stdout=out.open("w")) for out in outputs]
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stderr
+
+    reports = [json.loads(out.read_text()) for out in outputs]
+    created = sorted(sum(c["created"] for c in r["totals"].values()) for r in reports)
+    unchanged = sorted(sum(c["unchanged"] for c in r["totals"].values()) for r in reports)
+    # one of them created everything, the other found it all in place
+    assert created[0] == 0 and unchanged[0] == 0 and created[1] == unchanged[1] > 0
+    assert scalar(database_url, "SELECT count(*) FROM cryoet.run") == tree.runs == 40
+    assert scalar(database_url, "SELECT count(*) FROM cryoet.dataset") == 1

@@ -198,6 +198,7 @@ class Syncer:
                         if self.dry_run:
                             repo.ensure_schema()
                             repo.statements = 0
+                        repo.lock(f"scope {name}")
                         walk = _Walk(self.tree, self.view, repo, report)
                         for step in passes:
                             wanted = self.enabled if step.only is None else frozenset(step.only)

@@ -19,6 +19,8 @@ from sluice.load.statements import canonical_type
 from sluice.sync.spec import Entity, Tree
 
 ID = "id"
+#: First key of the advisory locks of syncs (the second is a hash of what is locked).
+_LOCK_NAMESPACE = 0x5C0E
 
 
 class SyncRepository:
@@ -41,8 +43,18 @@ class SyncRepository:
 
     # -- schema -----------------------------------------------------------------------------
 
+    def lock(self, name: str) -> None:
+        """Wait for, then hold until the transaction ends, the lock named `name` within this
+        tree: two syncs of one scope (or two first syncs creating the tables) take turns
+        instead of colliding on the same keys."""
+        self._run(
+            sql.SQL("SELECT pg_advisory_xact_lock(%s, hashtext(%s))"),
+            [_LOCK_NAMESPACE, f"{self.tree.schema}/{name}"],
+        )
+
     def ensure_schema(self) -> None:
         """Create the schema, tables, unique keys, foreign keys and scope indexes if missing."""
+        self.lock("schema")
         self._run(
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.tree.schema))
         )
