@@ -60,6 +60,7 @@ def test_load_prints_a_report_and_a_second_run_changes_nothing(
     status = sluice.run("status", "--json")
     assert status.returncode == 0, status.stderr
     again, first_run = json.loads(status.stdout)["runs"][:2]
+    assert again["run_id"] == report["run_id"]
     command = f"cryoet load {folder} --s3-prefix 30001 --deposition-id 300 --deposition-id 301"
     assert (first_run["command"], first_run["status"]) == (command, "succeeded")
     assert (first_run["loaded"], first_run["errored"]) == (2, 0)  # depositions, dataset 30001

@@ -66,6 +66,8 @@ class SyncReport:
     dry_run: bool = False
     requests: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: The run that recorded it on the ledger (None for a dry run).
+    run_id: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -89,6 +91,7 @@ class SyncReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "run_id": self.run_id,
             "dry_run": self.dry_run,
             "changed": self.changed,
             "seconds": round(self.seconds, 3),

@@ -28,6 +28,7 @@ def recorded(db: Database, command: str, sync: Callable[[], SyncReport]) -> Sync
         error: str | None = None
         try:
             report = sync()
+            report.run_id = run_id
             error = failures(report)
         except BaseException as exc:
             error = str(exc) or type(exc).__name__
