@@ -47,6 +47,24 @@ def test_refresh_is_recorded_on_the_run(
     assert view_sum == db.execute(f"SELECT sum(total_users) FROM {TABLE}").fetchone()
 
 
+def test_a_reader_holding_the_empty_view_gets_a_concurrent_refresh_not_a_wait(
+    engine: Engine, tmp_path: Path, database_url: str, db: psycopg.Connection
+) -> None:
+    bucket = str(tmp_path / "bucket")
+    generate("desktop", "nightly", rows=1000, shards=1, out=bucket)
+    engine.run_feeds([feed("desktop", "nightly", bucket)], refresh=False)
+
+    with psycopg.connect(database_url) as reader:  # a transaction left open after a read
+        assert reader.execute(f"SELECT count(*) FROM {VIEW}").fetchone() == (0,)
+        # Were the refresh to wait for this transaction, it would wait forever (same thread).
+        report = engine.refresh_views([feed("desktop", "nightly", bucket)])
+        assert reader.execute(f"SELECT count(*) FROM {VIEW}").fetchone() == (1000,)
+
+    [hook] = report.hooks
+    assert (hook["status"], hook["concurrently"]) == ("ok", True)
+    assert db.execute(f"SELECT count(*) FROM {VIEW}").fetchone() == (1000,)
+
+
 def test_no_refresh_when_nothing_changed(
     engine: Engine, tmp_path: Path, db: psycopg.Connection
 ) -> None:

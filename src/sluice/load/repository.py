@@ -6,6 +6,7 @@ the staging connections). Driver errors are classified here (`sluice.db.errors`)
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -21,10 +22,14 @@ from sluice.load import statements as st
 from sluice.load.spec import TableSpec
 from sluice.load.timing import Phases
 
+log = logging.getLogger(__name__)
+
 # Memory for the classification join of a staged load; the join is done once per load.
 MERGE_WORK_MEM = "128MB"
 # Memory for building a table's indexes after its first bulk load (parallel sort).
 BUILD_MAINTENANCE_MEM = "512MB"
+# How long filling an empty serving view waits for readers to let go of it.
+FILL_LOCK_TIMEOUT = "1s"
 _LOCK_NAMESPACE = 0x51CE
 
 
@@ -252,11 +257,29 @@ class TargetRepository:
         try:
             with conn.transaction():
                 row = conn.execute(st.view_is_empty(self.spec)).fetchone()
-                concurrently = not (row and row[0])
-                conn.execute(st.refresh_view(self.spec, concurrently=concurrently))
+                concurrently = not (row and row[0] and self._fill(conn))
+                if concurrently:
+                    conn.execute(st.refresh_view(self.spec, concurrently=True))
         except psycopg.Error as exc:
             raise classify(exc, f"refreshing the view of {self.name}") from None
         return time.perf_counter() - started, concurrently
+
+    def _fill(self, conn: Connection) -> bool:
+        """Fill the empty view with a plain refresh, unless a reader holds it (then False).
+
+        A plain refresh needs the view's exclusive lock; a reader left in an open transaction
+        would make it wait, and every new reader queue behind it, for as long as that
+        transaction stays open. So it waits a moment only, then leaves it to CONCURRENTLY."""
+        try:
+            with conn.transaction():  # a savepoint: a timeout leaves the transaction usable
+                conn.execute(
+                    sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(FILL_LOCK_TIMEOUT))
+                )
+                conn.execute(st.refresh_view(self.spec, concurrently=False))
+        except psycopg.errors.LockNotAvailable:
+            log.info("%s: a reader holds the empty view; refreshing it concurrently", self.name)
+            return False
+        return True
 
 
 def drop_staging_table(conn: Connection, name: str) -> None:
