@@ -12,7 +12,7 @@ import pytest
 
 from sluice.api import Engine
 from sluice.store import locate
-from sluice.sync import BucketView, Entity, Field, ForeignKey, Item, Pass, Syncer, Tree
+from sluice.sync import BucketView, Entity, Field, Item, Pass, Syncer, Tree
 from sluice.sync.finders import Elements, Files, Subfolders, dig
 
 TREE = Tree(
@@ -40,7 +40,6 @@ TREE = Tree(
             key=("shop_id", "sku"),
             parent="shop",
             scope="shop_id",
-            foreign_keys=(ForeignKey("shop_id", "shop"),),
             find=Elements("items"),
         ),
         Entity(
@@ -55,7 +54,6 @@ TREE = Tree(
             key=("shop_id", "number"),
             parent="shop",
             scope="shop_id",
-            foreign_keys=(ForeignKey("shop_id", "shop"),),
             find=Files("orders/*.json"),
         ),
     ),

@@ -89,7 +89,7 @@ class SyncRepository:
                     )
                 )
             parts.append(sql.SQL(" ").join(pieces))
-        for fk in entity.foreign_keys:
+        for fk in self.tree.references(entity):
             parts.append(
                 sql.SQL("FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {}").format(
                     sql.Identifier(fk.column),

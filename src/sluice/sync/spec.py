@@ -121,8 +121,10 @@ class Entity:
     find: Finder
     #: The entity whose rows scope this one (None for roots).
     parent: str | None = None
-    #: The column that holds the parent row's id; stale rows are deleted per parent.
+    #: The column that holds the parent row's id; stale rows are deleted per parent. It always
+    #: references the parent's table ON DELETE CASCADE (see `Tree.references`).
     scope: str | None = None
+    #: References other than the scope's to its parent.
     foreign_keys: tuple[ForeignKey, ...] = ()
     #: For entities whose primary key comes from the metadata (not generated).
     identity: Getter | None = None
@@ -142,6 +144,11 @@ class Entity:
             raise ConfigError(f"entity {self.name!r}: parent and scope go together")
         if not self.key and self.identity is None:
             raise ConfigError(f"entity {self.name!r} needs a natural key or an identity")
+        if any(fk.column == self.scope for fk in self.foreign_keys):
+            raise ConfigError(
+                f"entity {self.name!r}: {self.scope!r} references the parent already; "
+                "do not declare it again"
+            )
 
     def field(self, name: str) -> Field:
         for candidate in self.fields:
@@ -171,6 +178,13 @@ class Tree:
             if entity.name == name:
                 return entity
         raise KeyError(name)
+
+    def references(self, entity: Entity) -> tuple[ForeignKey, ...]:
+        """Every foreign key of `entity`: its scope to its parent's table first (children go
+        with their parent), then those it declares."""
+        if entity.parent is None or entity.scope is None:
+            return entity.foreign_keys
+        return (ForeignKey(entity.scope, self[entity.parent].table), *entity.foreign_keys)
 
     def children(self, name: str) -> list[Entity]:
         return [e for e in self.entities if e.parent == name]

@@ -58,7 +58,6 @@ def authors(
         scope=scope,
         key=(scope, "name"),
         find=Elements("authors"),
-        foreign_keys=(fk(scope, parent),),
         flag=flag,
         fields=fields,
     )

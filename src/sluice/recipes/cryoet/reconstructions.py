@@ -33,7 +33,6 @@ TOMOGRAM = Entity(
     ),
     find=Files("Tomograms/*/tomogram_metadata.json"),
     foreign_keys=(
-        fk("tomogram_voxel_spacing_id", "tomogram_voxel_spacing"),
         fk("run_id", "run"),
         fk("deposition_id", "deposition"),
         fk("alignment_id", "alignment", "set null"),
@@ -114,7 +113,6 @@ ANNOTATION = Entity(
     key=("run_id", "deposition_id", "annotation_ingest_id"),
     find=Files("Annotations/*/*[0-9].json"),
     foreign_keys=(
-        fk("tomogram_voxel_spacing_id", "tomogram_voxel_spacing"),
         fk("run_id", "run"),
         fk("deposition_id", "deposition"),
     ),
@@ -157,7 +155,6 @@ ANNOTATION_SHAPE = Entity(
     scope="annotation_id",
     key=("annotation_id", "shape_type"),
     find=Elements("files", distinct="shape"),
-    foreign_keys=(fk("annotation_id", "annotation"),),
     flag="annotations",
     fields=(
         Field("annotation_id", ID, nullable=False),
@@ -187,7 +184,6 @@ ANNOTATION_FILE = Entity(
     key=("format", "tomogram_voxel_spacing_id", "annotation_shape_id"),
     find=Elements("files", whole=True, same=("shape", "shape_type")),
     foreign_keys=(
-        fk("annotation_shape_id", "annotation_shape"),
         fk("tomogram_voxel_spacing_id", "tomogram_voxel_spacing"),
         fk("alignment_id", "alignment", "set null"),
     ),
@@ -221,7 +217,6 @@ ANNOTATION_METHOD_LINK = Entity(
     scope="annotation_id",
     key=("annotation_id", "link"),
     find=Elements("method_links"),
-    foreign_keys=(fk("annotation_id", "annotation"),),
     flag="annotation_method_links",
     fields=(
         Field("annotation_id", ID, nullable=False),

@@ -23,7 +23,6 @@ RUN = Entity(
     scope="dataset_id",
     key=("dataset_id", "name"),
     find=Subfolders("run_metadata.json"),
-    foreign_keys=(fk("dataset_id", "dataset"),),
     flag="runs",
     fields=(
         Field("dataset_id", ID, nullable=False),
@@ -39,7 +38,6 @@ FRAME_ACQUISITION_FILE = Entity(
     scope="run_id",
     key=("run_id", "s3_mdoc_path"),
     find=Files("Frames/frames_metadata.json"),
-    foreign_keys=(fk("run_id", "run"),),
     flag="frame_acquisition_files",
     fields=(
         Field("run_id", ID, nullable=False),
@@ -55,7 +53,7 @@ FRAME = Entity(
     scope="run_id",
     key=("run_id", "acquisition_order"),
     find=Elements("frames", source="Frames/frames_metadata.json"),
-    foreign_keys=(fk("run_id", "run"), fk("deposition_id", "deposition")),
+    foreign_keys=(fk("deposition_id", "deposition"),),
     flag="frames",
     fields=(
         Field("run_id", ID, nullable=False),
@@ -77,7 +75,6 @@ GAIN_FILE = Entity(
     scope="run_id",
     key=("run_id", "s3_file_path"),
     find=Files("Gains/*_gain*", parse=False),
-    foreign_keys=(fk("run_id", "run"),),
     flag="gains",
     fields=(
         Field("run_id", ID, nullable=False),
@@ -93,7 +90,7 @@ TILTSERIES = Entity(
     scope="run_id",
     key=("run_id",),
     find=Files("TiltSeries/*/tiltseries_metadata.json", first=True),
-    foreign_keys=(fk("run_id", "run"), fk("deposition_id", "deposition")),
+    foreign_keys=(fk("deposition_id", "deposition"),),
     flag="tiltseries",
     fields=(
         Field("run_id", ID, nullable=False),
@@ -157,7 +154,6 @@ PER_SECTION_PARAMETERS = Entity(
     key=("tiltseries_id", "z_index"),
     find=Elements("per_section_parameter"),
     foreign_keys=(
-        fk("tiltseries_id", "tiltseries"),
         fk("run_id", "run"),
         fk("frame_id", "frame", "set null"),
     ),
@@ -184,7 +180,6 @@ ALIGNMENT = Entity(
     key=("run_id", "deposition_id"),
     find=Files("Alignments/*/alignment_metadata.json"),
     foreign_keys=(
-        fk("run_id", "run"),
         fk("deposition_id", "deposition"),
         fk("tiltseries_id", "tiltseries", "set null"),
     ),
@@ -222,7 +217,6 @@ PER_SECTION_ALIGNMENT_PARAMETERS = Entity(
     scope="alignment_id",
     key=("alignment_id", "z_index"),
     find=Elements("per_section_alignment_parameters"),
-    foreign_keys=(fk("alignment_id", "alignment"),),
     flag="alignments",
     fields=(
         Field("alignment_id", ID, nullable=False),
@@ -242,7 +236,6 @@ IDENTIFIED_OBJECT = Entity(
     scope="run_id",
     key=("run_id", "object_id"),
     find=Files("IdentifiedObjects/identified_objects.json", each=""),
-    foreign_keys=(fk("run_id", "run"),),
     flag="identified_objects",
     fields=(
         Field("run_id", ID, nullable=False),
@@ -260,7 +253,6 @@ TOMOGRAM_VOXEL_SPACING = Entity(
     scope="run_id",
     key=("run_id", "voxel_spacing"),
     find=Folders(r"VoxelSpacing(?P<spacing>[0-9]+(?:\.[0-9]*)?)", below="Reconstructions"),
-    foreign_keys=(fk("run_id", "run"),),
     flag="tomogram_voxel_spacing",
     fields=(
         Field("run_id", ID, nullable=False),
