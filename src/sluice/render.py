@@ -72,7 +72,7 @@ def run_report(console: Console, report: RunReport) -> None:
         )
     for hook in report.hooks:
         if hook.get("status") == "ok":
-            how = "concurrently" if hook.get("concurrently", True) else "(first fill: it was empty)"
+            how = "concurrently" if hook["concurrently"] else "(first fill: it was empty)"
             console.print(f"refreshed {hook['view']} {how} in {hook['seconds']:.2f} s")
         else:
             console.print(

@@ -257,7 +257,8 @@ class TargetRepository:
         try:
             with conn.transaction():
                 row = conn.execute(st.view_is_empty(self.spec)).fetchone()
-                concurrently = not (row and row[0] and self._fill(conn))
+                empty = bool(row and row[0])
+                concurrently = not (empty and self._fill(conn))
                 if concurrently:
                     conn.execute(st.refresh_view(self.spec, concurrently=True))
         except psycopg.Error as exc:
