@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 
 from sluice.api import Engine
-from sluice.load.spec import Column, Feed, Index, ServingView, TableSpec
+from sluice.load.spec import Column, CsvFormat, Feed, Index, ServingView, TableSpec
 
 COLUMNS = (Column("site", "text", nullable=False), Column("value", "integer"))
 
@@ -112,3 +112,23 @@ def test_a_replacing_load_with_bad_rows_changes_nothing(
     assert report.loads[0].status == "errored"
     assert "line 2, column value" in (report.loads[0].error or "")
     assert rows(db) == [("a", 1), ("b", 2)]  # the old snapshot is still whole
+
+
+def test_a_header_line_is_skipped_on_the_bulk_and_the_staged_path(
+    engine: Engine, tmp_path: Path, db: psycopg.Connection
+) -> None:
+    bucket = tmp_path / "b"
+    table = spec("upsert", format=CsvFormat(header=True))
+    feed = Feed("readings", table, str(bucket), r"r-\d+\.csv")
+    # the header's quoted name holds a newline: the header is one record, not one line
+    write(bucket, "r-1.csv", 'site,"the\nvalue"\na,1\nb,2\n')
+
+    first = engine.run_feeds([feed]).loads[0]
+
+    assert (first.path, first.counts.rows_in, first.counts.inserted) == ("bulk", 2, 2)
+    write(bucket, "r-1.csv", 'site,"the\nvalue"\na,1\nb,20\nc,3\n')
+    second = engine.run_feeds([feed]).loads[0]
+
+    assert second.path == "staged"
+    assert (second.counts.inserted, second.counts.updated, second.counts.unchanged) == (1, 1, 1)
+    assert rows(db) == [("a", 1), ("b", 20), ("c", 3)]

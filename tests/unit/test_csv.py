@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from sluice.formats.csv import Chunk, Record, chunks, record_line, records
+from sluice.formats.csv import Chunk, Record, chunks, record_line, records, without_header
 
 #: Fields as an export writes them: NULL, empty string, plain, and quoted fields holding the
 #: delimiter, newlines, doubled quotes, or a doubled quote right at a newline. Written with LF;
@@ -260,6 +260,23 @@ def test_a_header_spanning_two_physical_lines_moves_the_first_line() -> None:
         found = list(chunks(iter([data]), size=size, header=True))
         assert b"".join(c.data for c in found) == b"1,2\n3,4\n"
         assert found[0].first_line == 3, f"size {size}"
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_without_header_passes_on_everything_after_the_first_record(seed: int) -> None:
+    rng = random.Random(3000 + seed)
+    sample = make_sample(rng, header=True, eol=CRLF if seed % 3 == 0 else LF)
+    for _ in range(5):
+        pieces = split(rng, sample.data)
+        out = list(without_header(iter(pieces)))
+        assert b"".join(out) == sample.body
+
+
+def test_without_header_keeps_a_quoted_newline_in_the_header() -> None:
+    pieces = [b'id,"na', b'\nme"\n1,', b"a\n", b"2,b\n"]
+    assert list(without_header(iter(pieces))) == [b"1,", b"a\n", b"2,b\n"]
+    assert list(without_header(iter([b"id,name"]))) == []
+    assert list(without_header(iter([b"id,'x\ny'\n1,2\n"]), quote=b"'")) == [b"1,2\n"]
 
 
 def test_empty_input_and_header_only_give_no_chunks() -> None:

@@ -11,7 +11,7 @@ Lines are physical line numbers of the object, counted from 1, as an editor show
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -78,6 +78,23 @@ def chunks(
         buf = buf[cut:] if cut >= 0 else b""
     if buf:
         yield Chunk(index, buf, line)
+
+
+def without_header(stream: Iterable[bytes], *, quote: bytes = b'"') -> Iterator[bytes]:
+    """`stream` without its first record, the rest passed on piece by piece as it came.
+
+    For a single COPY of a whole object, which needs no record boundaries: cutting chunks
+    costs the client a second pass over every byte."""
+    pieces = iter(stream)
+    pending = b""
+    for piece in pieces:
+        pending += piece
+        cut = _first_boundary(pending, quote)
+        if cut >= 0:
+            if cut < len(pending):
+                yield pending[cut:]
+            break
+    yield from pieces
 
 
 def _last_boundary(buf: bytes, quote: bytes) -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,7 +28,7 @@ from sluice import faults
 from sluice.config import LoadOptions
 from sluice.db import Connection, Database
 from sluice.errors import BadInputError
-from sluice.formats.csv import Chunk, chunks, record_line
+from sluice.formats.csv import Chunk, chunks, record_line, without_header
 from sluice.formats.streams import Meter, prefetch
 from sluice.ledger.repository import Claim, Counts, Ledger
 from sluice.ledger.states import Status
@@ -149,17 +149,18 @@ class BulkLoader:
         phases = Phases()
         with phases.measure("lock"):
             suspended = repo.suspend_indexes(conn) if repo.is_empty(conn) else None
-        lines = 0
+        lines = pieces = 0
 
-        def on_chunk(chunk: Chunk) -> None:
-            nonlocal lines
-            lines += chunk.newlines
+        def on_piece(piece: bytes) -> None:
+            nonlocal lines, pieces
+            lines += piece.count(b"\n")
+            pieces += 1
             sink.advance(job.claim.load_id, meter.total, lines)
-            if chunk.index == 0:
+            if pieces == 1:
                 faults.pause("copy")
 
         with phases.measure("copy"):
-            rows = repo.copy_into_target(conn, self._chunks(job, meter), on_chunk)
+            rows = repo.copy_into_target(conn, self._pieces(job, meter), on_piece)
         if suspended is not None:
             with phases.measure("index"):
                 repo.restore_indexes(conn, suspended)
@@ -317,14 +318,26 @@ class BulkLoader:
         with state.lock:
             state.rows += rows
 
-    def _chunks(self, job: LoadJob, meter: Meter) -> Generator[Chunk, None, None]:
-        claim, fmt = job.claim, job.feed.table.format
+    def _bytes(self, job: LoadJob, meter: Meter) -> Iterator[bytes]:
+        """The object's bytes (decompressed), read ahead in a thread."""
+        claim = job.claim
         raw = meter.count(
             job.store.read(claim.key, etag=claim.etag, chunk_size=self.options.chunk_bytes)
         )
         data = gunzip(raw, claim.uri) if claim.key.endswith(".gz") else raw
+        return prefetch(data, depth=2)
+
+    def _pieces(self, job: LoadJob, meter: Meter) -> Iterator[bytes]:
+        """The records of the object as they come, for one COPY of all of it."""
+        fmt = job.feed.table.format
+        data = self._bytes(job, meter)
+        return without_header(data, quote=fmt.quote.encode()) if fmt.header else data
+
+    def _chunks(self, job: LoadJob, meter: Meter) -> Generator[Chunk, None, None]:
+        """The object cut into chunks of whole records, for staging them in parallel."""
+        fmt = job.feed.table.format
         return chunks(
-            prefetch(data, depth=2),
+            self._bytes(job, meter),
             size=self.options.chunk_bytes,
             quote=fmt.quote.encode(),
             header=fmt.header,

@@ -156,30 +156,30 @@ class TargetRepository:
             raise classify(exc, f"building the indexes of {self.name}") from None
 
     def copy_into_target(
-        self, conn: Connection, chunks: Iterable[Chunk], on_chunk: Callable[[Chunk], None]
+        self, conn: Connection, pieces: Iterable[bytes], on_piece: Callable[[bytes], None]
     ) -> int:
-        """COPY the chunks straight into the target; return the rows copied."""
-        return self._copy(conn, st.table(self.spec), chunks, on_chunk)
+        """COPY a stream of bytes straight into the target; return the rows copied."""
+        return self._copy(conn, st.table(self.spec), pieces, on_piece)
 
     def copy_into_staging(self, conn: Connection, staging: str, chunk: Chunk) -> int:
         """COPY one chunk into a staging table (autocommit connection: one transaction)."""
-        return self._copy(conn, st.staging(staging), (chunk,), None)
+        return self._copy(conn, st.staging(staging), (chunk.data,), None)
 
     def _copy(
         self,
         conn: Connection,
         target: sql.Identifier,
-        chunks: Iterable[Chunk],
-        on_chunk: Callable[[Chunk], None] | None,
+        pieces: Iterable[bytes],
+        on_piece: Callable[[bytes], None] | None,
     ) -> int:
         statement = st.copy_from_stdin(target, self.spec, self.spec.format)
         try:
             with conn.cursor() as cur:
                 with cur.copy(statement) as copy:
-                    for chunk in chunks:
-                        copy.write(chunk.data)
-                        if on_chunk is not None:
-                            on_chunk(chunk)
+                    for piece in pieces:
+                        copy.write(piece)
+                        if on_piece is not None:
+                            on_piece(piece)
                 return cur.rowcount
         except psycopg.errors.UniqueViolation as exc:
             raise KeyExists(str(exc.diag.message_detail or exc)) from None
