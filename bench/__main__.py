@@ -9,9 +9,10 @@ USAGE = """\
 usage: python -m bench NAME [OPTIONS]      (or: python3 tasks.py bench NAME [OPTIONS])
 
 benchmarks:
-  glam    GLAM desktop aggregate import of one generated file: raw COPY floor, the seed's
-          method (scratch table + COPY + INSERT ... ON CONFLICT), sluice fresh, unchanged and
-          changed re-imports, serving-view refresh and peak RSS.
+  glam    GLAM desktop aggregate import of one generated file: raw COPY floor, keyed floors
+          (logged COPY + the table's two keys, in one transaction and split over two
+          sessions), the seed's method (scratch table + COPY + INSERT ... ON CONFLICT), sluice
+          fresh, unchanged and changed re-imports, serving-view refresh and peak RSS.
           Options: --rows N (default 1000000), --change FRACTION (default 0.1), --keep,
           --database NAME (scratch database, default sluice_bench).
 

@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from bench import report
+from bench import keyed, report
 from bench.child import run_measured
 from bench.scratch import BenchError, Connection, ScratchDatabase
 from sluice.recipes.glam.generate import GenerateReport, generate, manifest_name
@@ -145,6 +145,8 @@ class SluiceResult:
     loaded: int
     counts: Mapping[str, int]
     paths: list[str]
+    #: Seconds per phase of the bulk path (copy, index, ...), summed over the loads.
+    phases: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def refresh_seconds(self) -> float:
@@ -163,6 +165,8 @@ class Results:
     database: str
     files: Files
     floor_seconds: float = 0.0
+    keyed_one: keyed.KeyedResult | None = None
+    keyed_split: keyed.KeyedResult | None = None
     seed_fresh: SeedResult | None = None
     seed_reimport: SeedResult | None = None
     fresh: SluiceResult | None = None
@@ -238,6 +242,13 @@ def run_steps(db: ScratchDatabase, work: Path, results: Results) -> None:
     note("(a) floor: COPY into an unlogged, index-free table")
     results.floor_seconds, copied = floor_copy(db, files.bucket / files.shard)
     expect(results, copied == rows, f"(a) copied {copied:,} rows, expected {rows:,}")
+    note("(a1) keyed floor: COPY into sluice's logged table, then its two keys, one transaction")
+    results.keyed_one = keyed.one_transaction(db, files.bucket / files.shard)
+    expect(results, results.keyed_one.rows == rows, "(a1) did not copy every row")
+    note("(a2) keyed floor, split: the same work over two sessions at once")
+    results.keyed_split = keyed.split(db, files.bucket / files.shard)
+    expect(results, results.keyed_split.rows == rows, "(a2) did not copy every row")
+    conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(keyed.TABLE)))
 
     note("(b) seed, fresh: scratch table + COPY + INSERT ... ON CONFLICT into an empty target")
     create_seed_target(conn)
@@ -449,7 +460,16 @@ def sluice_import(
         loaded=int(data.get("loaded", 0)),
         counts={k: int(v) for k, v in data.get("rows", {}).items()},
         paths=[str(load.get("path", "")) for load in loads],
+        phases=_phases(loads),
     )
+
+
+def _phases(loads: list[dict[str, Any]]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for load in loads:
+        for name, seconds in (load.get("phases") or {}).items():
+            total[name] = total.get(name, 0.0) + float(seconds)
+    return total
 
 
 # -- sanity checks: a benchmark of a wrong result is worthless --------------------------------
@@ -510,6 +530,8 @@ class _Complete:
     """Results of a finished run, every step present."""
 
     floor: float
+    keyed_one: keyed.KeyedResult
+    keyed_split: keyed.KeyedResult
     seed_fresh: SeedResult
     seed_reimport: SeedResult
     runs: dict[str, SluiceResult]  # fresh, unchanged, changed
@@ -517,10 +539,15 @@ class _Complete:
 
 def _complete(results: Results) -> _Complete:
     r = results
-    if not (r.seed_fresh and r.seed_reimport and r.fresh and r.unchanged and r.changed):
+    done = (r.keyed_one, r.keyed_split, r.seed_fresh, r.seed_reimport)
+    if not (all(done) and r.fresh and r.unchanged and r.changed):
         raise BenchError("the run ended before every step was measured")
+    assert r.keyed_one and r.keyed_split and r.seed_fresh and r.seed_reimport
+    assert r.fresh and r.unchanged and r.changed
     runs = {"fresh": r.fresh, "unchanged": r.unchanged, "changed": r.changed}
-    return _Complete(r.floor_seconds, r.seed_fresh, r.seed_reimport, runs)
+    return _Complete(
+        r.floor_seconds, r.keyed_one, r.keyed_split, r.seed_fresh, r.seed_reimport, runs
+    )
 
 
 def figures(results: Results) -> dict[str, Any]:
@@ -540,12 +567,17 @@ def figures(results: Results) -> dict[str, Any]:
         "seed_reimport_vs_sluice": r3(done.seed_reimport.seconds / runs["changed"].load_seconds),
         "seed_fresh_vs_floor": r3(done.seed_fresh.seconds / floor),
         "seed_reimport_vs_floor": r3(done.seed_reimport.seconds / floor),
+        "keyed_one_vs_floor": r3(done.keyed_one.seconds / floor),
+        "keyed_split_vs_floor": r3(done.keyed_split.seconds / floor),
+        "fresh_vs_keyed_one": r3(runs["fresh"].load_seconds / done.keyed_one.seconds),
         "rows": results.options.rows,
         "bytes": results.files.bytes,
         "change": results.options.change,
         "changed_rows": results.files.changed_rows,
         "seconds": {
             "floor": r3(floor),
+            "keyed_one": r3(done.keyed_one.seconds),
+            "keyed_split": r3(done.keyed_split.seconds),
             "seed_fresh": r3(done.seed_fresh.seconds),
             "seed_reimport": r3(done.seed_reimport.seconds),
             **{f"sluice_{name}": r3(run.load_seconds) for name, run in runs.items()},
@@ -614,6 +646,8 @@ def _print_steps(done: _Complete, pct: str) -> None:
     runs = done.runs
     rows = [
         step("(a) floor: COPY into unlogged, index-free table", floor),
+        step("(a1) keyed floor: logged COPY + 2 keys, 1 xact", done.keyed_one.seconds),
+        step("(a2) keyed floor, split over 2 sessions", done.keyed_split.seconds),
         step("(b) seed, fresh: tmp table + COPY + upsert", done.seed_fresh.seconds),
         step(f"    seed, re-import ({pct} changed)", done.seed_reimport.seconds),
         step("(c) sluice, fresh", runs["fresh"].load_seconds, "fresh"),
@@ -621,7 +655,16 @@ def _print_steps(done: _Complete, pct: str) -> None:
         step(f"(e) sluice, re-import, {pct} changed", runs["changed"].load_seconds, "changed"),
     ]
     print(report.table(["step", "seconds", "× floor", "target", ""], rows, right=[1, 2]))
-    print(f"({LOAD_TIME}; (a) and (b) are timed around their SQL only)")
+    print(f"({LOAD_TIME}; (a), (a1), (a2) and (b) are timed around their SQL only)")
+    fresh = done.runs["fresh"].phases
+    print(
+        "COPY s + keys s: "
+        + "; ".join(
+            f"{label} {k.copy_seconds:.2f} + {k.index_seconds:.2f}"
+            for label, k in (("(a1)", done.keyed_one), ("(a2)", done.keyed_split))
+        )
+        + f"; (c) {fresh.get('copy', 0.0):.2f} + {fresh.get('index', 0.0):.2f}"
+    )
 
 
 def _print_seed(done: _Complete, pct: str) -> None:
@@ -702,6 +745,18 @@ def _print_summary(data: dict[str, Any], pct: str) -> None:
             ("e/a", f"sluice {pct} changed re-import / floor", "changed"),
         )
     ]
+    rows.append(
+        ["c/a1", "sluice fresh / keyed floor", report.ratio(data["fresh_vs_keyed_one"]), "", ""]
+    )
+    rows.append(
+        [
+            "a2/a",
+            "split keyed floor / floor (least fresh ratio here)",
+            report.ratio(data["keyed_split_vs_floor"]),
+            "",
+            "",
+        ]
+    )
     rows.append(["b/c", "seed fresh / sluice fresh", report.ratio(data["seed_vs_sluice"]), "", ""])
     rows.append(
         [
