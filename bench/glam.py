@@ -3,6 +3,7 @@
 Steps, each after a CHECKPOINT, in a scratch database on the server of SLUICE_DATABASE_URL:
 
 (a) floor — raw server COPY of the file into an unlogged table without indexes;
+(a1), (a2) keyed floors — the server's own work for sluice's logged, keyed table (``keyed``);
 (b) seed — GLAM's importer: a logged scratch table ``(LIKE target)`` minus ``id``, COPY, then
     ``INSERT ... SELECT ... ON CONFLICT ON CONSTRAINT ... DO UPDATE`` into a GLAM-shaped target;
     fresh (empty target), then a re-import of the changed generation;
@@ -25,32 +26,36 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from bench import keyed, report
+from bench import keyed
 from bench.child import run_measured
+from bench.glam_results import (
+    CHANNEL,
+    PRODUCT,
+    Files,
+    Options,
+    Results,
+    SeedResult,
+    SluiceResult,
+    print_results,
+)
 from bench.scratch import BenchError, Connection, ScratchDatabase
 from sluice.recipes.glam.generate import GenerateReport, generate, manifest_name
-from sluice.recipes.glam.tables import DESKTOP_COLUMNS, DESKTOP_VALUES, Product, shard_name
+from sluice.recipes.glam.tables import DESKTOP_COLUMNS, DESKTOP_VALUES
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_ROOT = Path(__file__).resolve().parent / ".data"
 
-PRODUCT: Product = "desktop"
-CHANNEL = "nightly"
 DEFAULT_ROWS = 1_000_000
 DEFAULT_CHANGE = 0.1
 DEFAULT_DATABASE = "sluice_bench"
 COPY_BLOCK = 1 << 20  # bytes per COPY write, for the floor and the seed
 
-#: Upper bounds of the ratios to the floor, and of the sluice process's peak RSS.
-TARGETS = {"fresh": 1.3, "unchanged": 1.5, "changed": 2.0}
-RSS_TARGET_MB = 256.0
 
 FILE_COLUMNS = tuple(c.name for c in DESKTOP_COLUMNS)
 FLOOR_TABLE = "bench_floor"
@@ -59,19 +64,6 @@ SEED_TMP = "tmp_import_desktop_nightly"
 SEED_CONSTRAINT = "bench_seed_desktop_nightly_unique_dimensions"
 #: GLAM's desktop unique constraint: seven dimensions, metric_type not among them.
 SEED_KEY = ("version", "os", "build_id", "process", "metric", "metric_key", "client_agg_type")
-
-LOAD_TIME = "sluice load time = the run's seconds minus its serving-view refresh"
-
-
-# -- options --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Options:
-    rows: int
-    change: float
-    keep: bool
-    database: str
 
 
 def parse_args(argv: list[str]) -> Options:
@@ -105,75 +97,6 @@ def parse_args(argv: list[str]) -> Options:
     if not 0.0 < args.change <= 1.0:
         parser.error("--change must be a fraction in (0, 1]")
     return Options(rows=args.rows, change=args.change, keep=args.keep, database=args.database)
-
-
-# -- results --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Files:
-    """The generations: `bucket` holds the first; the others are moved into it in turn."""
-
-    bucket: Path
-    unchanged: Path
-    changed: Path
-    bytes: int
-    changed_rows: int
-
-    @property
-    def shard(self) -> str:
-        return shard_name(PRODUCT, CHANNEL, 0)
-
-
-@dataclass(frozen=True)
-class SeedResult:
-    seconds: float
-    copy_seconds: float
-    upsert_seconds: float
-    rows: int
-
-
-@dataclass(frozen=True)
-class SluiceResult:
-    label: str
-    wall_seconds: float
-    run_seconds: float
-    loads_seconds: float
-    refreshes: list[float]
-    peak_rss_mb: float
-    discovered: int
-    loaded: int
-    counts: Mapping[str, int]
-    paths: list[str]
-    #: Seconds per phase of the bulk path (copy, index, ...), summed over the loads.
-    phases: Mapping[str, float] = field(default_factory=dict)
-
-    @property
-    def refresh_seconds(self) -> float:
-        return sum(self.refreshes, 0.0)
-
-    @property
-    def load_seconds(self) -> float:
-        """What the ratios use: the run without its serving-view refresh."""
-        return self.run_seconds - self.refresh_seconds
-
-
-@dataclass
-class Results:
-    options: Options
-    server_version: str
-    database: str
-    files: Files
-    floor_seconds: float = 0.0
-    keyed_one: keyed.KeyedResult | None = None
-    keyed_split: keyed.KeyedResult | None = None
-    seed_fresh: SeedResult | None = None
-    seed_reimport: SeedResult | None = None
-    fresh: SluiceResult | None = None
-    unchanged: SluiceResult | None = None
-    changed: SluiceResult | None = None
-    checkpoint: bool = True
-    warnings: list[str] = field(default_factory=list)
 
 
 # -- entry point ----------------------------------------------------------------------------
@@ -520,261 +443,3 @@ def check_changed(results: Results, run: SluiceResult) -> None:
         f"rows, expected {want:,} updated",
     )
     expect(results, len(run.refreshes) == 1, f"(e) refreshed {len(run.refreshes)} views, not 1")
-
-
-# -- output ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Complete:
-    """Results of a finished run, every step present."""
-
-    floor: float
-    keyed_one: keyed.KeyedResult
-    keyed_split: keyed.KeyedResult
-    seed_fresh: SeedResult
-    seed_reimport: SeedResult
-    runs: dict[str, SluiceResult]  # fresh, unchanged, changed
-
-
-def _complete(results: Results) -> _Complete:
-    r = results
-    done = (r.keyed_one, r.keyed_split, r.seed_fresh, r.seed_reimport)
-    if not (all(done) and r.fresh and r.unchanged and r.changed):
-        raise BenchError("the run ended before every step was measured")
-    assert r.keyed_one and r.keyed_split and r.seed_fresh and r.seed_reimport
-    assert r.fresh and r.unchanged and r.changed
-    runs = {"fresh": r.fresh, "unchanged": r.unchanged, "changed": r.changed}
-    return _Complete(
-        r.floor_seconds, r.keyed_one, r.keyed_split, r.seed_fresh, r.seed_reimport, runs
-    )
-
-
-def figures(results: Results) -> dict[str, Any]:
-    """The JSON line: the five headline figures first, details after."""
-    done = _complete(results)
-    floor, runs = done.floor, done.runs
-
-    def r3(value: float) -> float:
-        return round(value, 3)
-
-    ratios = {name: r3(run.load_seconds / floor) for name, run in runs.items()}
-    peak = max(run.peak_rss_mb for run in runs.values())
-    return {
-        **ratios,
-        "seed_vs_sluice": r3(done.seed_fresh.seconds / runs["fresh"].load_seconds),
-        "peak_rss_mb": round(peak, 1),
-        "seed_reimport_vs_sluice": r3(done.seed_reimport.seconds / runs["changed"].load_seconds),
-        "seed_fresh_vs_floor": r3(done.seed_fresh.seconds / floor),
-        "seed_reimport_vs_floor": r3(done.seed_reimport.seconds / floor),
-        "keyed_one_vs_floor": r3(done.keyed_one.seconds / floor),
-        "keyed_split_vs_floor": r3(done.keyed_split.seconds / floor),
-        "fresh_vs_keyed_one": r3(runs["fresh"].load_seconds / done.keyed_one.seconds),
-        "rows": results.options.rows,
-        "bytes": results.files.bytes,
-        "change": results.options.change,
-        "changed_rows": results.files.changed_rows,
-        "seconds": {
-            "floor": r3(floor),
-            "keyed_one": r3(done.keyed_one.seconds),
-            "keyed_split": r3(done.keyed_split.seconds),
-            "seed_fresh": r3(done.seed_fresh.seconds),
-            "seed_reimport": r3(done.seed_reimport.seconds),
-            **{f"sluice_{name}": r3(run.load_seconds) for name, run in runs.items()},
-        },
-        "wall_seconds": {name: r3(run.wall_seconds) for name, run in runs.items()},
-        "refresh_seconds": {name: r3(run.refresh_seconds) for name, run in runs.items()},
-        "refreshes": {name: len(run.refreshes) for name, run in runs.items()},
-        "peak_rss_mb_by_step": {name: round(run.peak_rss_mb, 1) for name, run in runs.items()},
-        "load_time": "run seconds minus serving-view refresh",
-        "targets": {**TARGETS, "peak_rss_mb": RSS_TARGET_MB},
-        "met": {
-            **{name: ratios[name] <= limit for name, limit in TARGETS.items()},
-            "unchanged_no_refresh": not runs["unchanged"].refreshes,
-            "peak_rss_mb": peak <= RSS_TARGET_MB,
-        },
-        "checkpoint": results.checkpoint,
-        "server": results.server_version.split()[0] if results.server_version else "",
-        "warnings": results.warnings,
-    }
-
-
-def _verdict(value: float, limit: float) -> str:
-    return "met" if value <= limit else "MISSED"
-
-
-def print_results(results: Results) -> None:
-    """The readable tables, then the JSON line last."""
-    data = figures(results)
-    done = _complete(results)
-    options = results.options
-    pct = f"{options.change:.0%}"
-    print()
-    print(
-        f"GLAM desktop import benchmark: {options.rows:,} rows in one "
-        f"{results.files.bytes / 1e6:,.1f} MB file; the changed generation gives new values "
-        f"to {results.files.changed_rows:,} rows ({pct})"
-    )
-    print(f"server: PostgreSQL {results.server_version}; scratch database {results.database}")
-    if not results.checkpoint:
-        print("note: CHECKPOINT was not allowed; steps did not start from a flushed state")
-    print()
-    _print_steps(done, pct)
-    print()
-    _print_seed(done, pct)
-    print()
-    _print_sluice(done)
-    print()
-    _print_summary(data, pct)
-    if results.warnings:
-        print()
-        for problem in results.warnings:
-            print(f"WARNING: {problem}")
-    print()
-    print(json.dumps(data))
-
-
-def _print_steps(done: _Complete, pct: str) -> None:
-    floor = done.floor
-
-    def step(name: str, value: float, key: str | None = None) -> list[str]:
-        ratio = round(value / floor, 3)  # as in the JSON line, so both print the same
-        target = f"≤ {TARGETS[key]}×" if key else ""
-        verdict = _verdict(ratio, TARGETS[key]) if key else ""
-        return [name, report.seconds(value), report.ratio(ratio), target, verdict]
-
-    runs = done.runs
-    rows = [
-        step("(a) floor: COPY into unlogged, index-free table", floor),
-        step("(a1) keyed floor: logged COPY + 2 keys, 1 xact", done.keyed_one.seconds),
-        step("(a2) keyed floor, split over 2 sessions", done.keyed_split.seconds),
-        step("(b) seed, fresh: tmp table + COPY + upsert", done.seed_fresh.seconds),
-        step(f"    seed, re-import ({pct} changed)", done.seed_reimport.seconds),
-        step("(c) sluice, fresh", runs["fresh"].load_seconds, "fresh"),
-        step("(d) sluice, re-import, unchanged rows", runs["unchanged"].load_seconds, "unchanged"),
-        step(f"(e) sluice, re-import, {pct} changed", runs["changed"].load_seconds, "changed"),
-    ]
-    print(report.table(["step", "seconds", "× floor", "target", ""], rows, right=[1, 2]))
-    print(f"({LOAD_TIME}; (a), (a1), (a2) and (b) are timed around their SQL only)")
-    fresh = done.runs["fresh"].phases
-    print(
-        "COPY s + keys s: "
-        + "; ".join(
-            f"{label} {k.copy_seconds:.2f} + {k.index_seconds:.2f}"
-            for label, k in (("(a1)", done.keyed_one), ("(a2)", done.keyed_split))
-        )
-        + f"; (c) {fresh.get('copy', 0.0):.2f} + {fresh.get('index', 0.0):.2f}"
-    )
-
-
-def _print_seed(done: _Complete, pct: str) -> None:
-    print("seed steps: scratch table + COPY, then INSERT ... ON CONFLICT DO UPDATE")
-    rows = [
-        [
-            label,
-            report.seconds(s.copy_seconds),
-            report.seconds(s.upsert_seconds),
-            report.seconds(s.seconds),
-            report.count(s.rows),
-        ]
-        for label, s in (
-            ("(b) fresh", done.seed_fresh),
-            (f"(b) re-import, {pct}", done.seed_reimport),
-        )
-    ]
-    header = ["step", "copy s", "upsert s", "total s", "rows upserted"]
-    print(report.table(header, rows, right=[1, 2, 3, 4]))
-
-
-def _print_sluice(done: _Complete) -> None:
-    print("sluice commands (child processes of the CLI)")
-    rows: list[list[str]] = []
-    for label, key in (
-        ("(c) fresh", "fresh"),
-        ("(d) unchanged", "unchanged"),
-        ("(e) changed", "changed"),
-    ):
-        run = done.runs[key]
-        refresh = f"{run.refresh_seconds:.2f}" if run.refreshes else "none"
-        if len(run.refreshes) > 1:
-            refresh += f" ({len(run.refreshes)} views)"
-        rows.append(
-            [
-                label,
-                report.seconds(run.wall_seconds),
-                report.seconds(run.run_seconds),
-                report.seconds(run.loads_seconds),
-                report.seconds(run.load_seconds),
-                refresh,
-                "+".join(run.paths) or "-",
-                report.count(run.counts.get("inserted")),
-                report.count(run.counts.get("updated")),
-                report.count(run.counts.get("unchanged")),
-                f"{run.peak_rss_mb:.0f} MB",
-            ]
-        )
-    header = ["step", "wall s", "run s", "loads s", "load s", "refresh s", "path"]
-    header += ["inserted", "updated", "unchanged", "peak RSS"]
-    print(report.table(header, rows, right=[1, 2, 3, 4, 5, 7, 8, 9, 10]))
-    print(
-        "wall: the whole command, interpreter start-up included; run: the run's own seconds;\n"
-        "loads: the sum of its loads' seconds; load: run minus refresh, used for the ratios;\n"
-        "refresh: of the serving view, a plain REFRESH when the view was empty (c),\n"
-        "else REFRESH MATERIALIZED VIEW CONCURRENTLY (e)."
-    )
-    unchanged = done.runs["unchanged"].refreshes
-    print(
-        f"serving-view refresh: (c) {done.runs['fresh'].refresh_seconds:.2f} s, "
-        f"(e) {done.runs['changed'].refresh_seconds:.2f} s; (d) "
-        + ("none, as expected" if not unchanged else f"{len(unchanged)} (expected none)")
-    )
-
-
-def _print_summary(data: dict[str, Any], pct: str) -> None:
-    rows = [
-        [
-            short,
-            what,
-            report.ratio(data[key]),
-            f"≤ {TARGETS[key]}×",
-            _verdict(data[key], TARGETS[key]),
-        ]
-        for short, what, key in (
-            ("c/a", "sluice fresh / floor", "fresh"),
-            ("d/a", "sluice unchanged re-import / floor", "unchanged"),
-            ("e/a", f"sluice {pct} changed re-import / floor", "changed"),
-        )
-    ]
-    rows.append(
-        ["c/a1", "sluice fresh / keyed floor", report.ratio(data["fresh_vs_keyed_one"]), "", ""]
-    )
-    rows.append(
-        [
-            "a2/a",
-            "split keyed floor / floor (least fresh ratio here)",
-            report.ratio(data["keyed_split_vs_floor"]),
-            "",
-            "",
-        ]
-    )
-    rows.append(["b/c", "seed fresh / sluice fresh", report.ratio(data["seed_vs_sluice"]), "", ""])
-    rows.append(
-        [
-            "b'/e",
-            "seed re-import / sluice changed re-import",
-            report.ratio(data["seed_reimport_vs_sluice"]),
-            "",
-            "",
-        ]
-    )
-    peak = data["peak_rss_mb"]
-    rows.append(
-        [
-            "RSS",
-            "peak RSS of the sluice process, max of (c)(d)(e)",
-            f"{peak:.0f} MB",
-            f"≤ {RSS_TARGET_MB:.0f} MB",
-            _verdict(peak, RSS_TARGET_MB),
-        ]
-    )
-    print(report.table(["", "figure", "value", "target", ""], rows, right=[2]))
