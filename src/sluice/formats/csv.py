@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain
 
 #: If no record boundary shows up this far past the chunk size, the quoting is broken: the
 #: chunk is cut at the last newline and COPY reports the unterminated field with its line.
@@ -38,11 +39,13 @@ def chunks(
     stream: Iterable[bytes], *, size: int, quote: bytes = b'"', header: bool = False
 ) -> Generator[Chunk, None, None]:
     """Regroup `stream` into chunks of about `size` bytes that end on record boundaries."""
+    line = 1
+    if header:
+        header_lines, stream = split_header(stream, quote)
+        line += header_lines
     pending: list[bytes] = []
     pending_len = 0
     index = 0
-    line = 1
-    skip_header = header
     for piece in stream:
         if not piece:
             continue
@@ -51,14 +54,6 @@ def chunks(
         if pending_len < size:
             continue
         buf = b"".join(pending)
-        if skip_header:
-            cut = _first_boundary(buf, quote)
-            if cut < 0:
-                pending, pending_len = [buf], len(buf)
-                continue
-            line += buf.count(b"\n", 0, cut)
-            buf = buf[cut:]
-            skip_header = False
         cut = _last_boundary(buf, quote)
         if cut < 0 and len(buf) > size + MAX_RECORD_BYTES:
             cut = buf.rfind(b"\n") + 1
@@ -72,12 +67,26 @@ def chunks(
         rest = buf[cut:]
         pending, pending_len = ([rest], len(rest)) if rest else ([], 0)
     buf = b"".join(pending)
-    if skip_header and buf:
-        cut = _first_boundary(buf, quote)
-        line += buf.count(b"\n", 0, cut) if cut >= 0 else 1
-        buf = buf[cut:] if cut >= 0 else b""
     if buf:
         yield Chunk(index, buf, line)
+
+
+def split_header(stream: Iterable[bytes], quote: bytes = b'"') -> tuple[int, Iterator[bytes]]:
+    """Read `stream` to the end of its first record (a header). Return the newlines in that
+    record and the rest of the stream, piece by piece as it comes; nothing is left of a stream
+    whose only record has no end."""
+    pieces = iter(stream)
+    head = bytearray()
+    quotes = start = 0
+    for piece in pieces:
+        head += piece
+        while (pos := head.find(b"\n", start)) >= 0:
+            quotes += head.count(quote, start, pos)
+            start = pos + 1
+            if quotes % 2 == 0:
+                rest = bytes(head[start:])
+                return head.count(b"\n", 0, start), chain((rest,) if rest else (), pieces)
+    return head.count(b"\n"), iter(())
 
 
 def without_header(stream: Iterable[bytes], *, quote: bytes = b'"') -> Iterator[bytes]:
@@ -85,16 +94,7 @@ def without_header(stream: Iterable[bytes], *, quote: bytes = b'"') -> Iterator[
 
     For a single COPY of a whole object, which needs no record boundaries: cutting chunks
     costs the client a second pass over every byte."""
-    pieces = iter(stream)
-    pending = b""
-    for piece in pieces:
-        pending += piece
-        cut = _first_boundary(pending, quote)
-        if cut >= 0:
-            if cut < len(pending):
-                yield pending[cut:]
-            break
-    yield from pieces
+    yield from split_header(stream, quote)[1]
 
 
 def _last_boundary(buf: bytes, quote: bytes) -> int:
@@ -112,20 +112,6 @@ def _last_boundary(buf: bytes, quote: bytes) -> int:
         quotes -= buf.count(quote, prev, pos)
         pos = prev
     return -1
-
-
-def _first_boundary(buf: bytes, quote: bytes) -> int:
-    """Offset just past the first newline of `buf` that ends a record, or -1."""
-    quotes = 0
-    start = 0
-    while True:
-        pos = buf.find(b"\n", start)
-        if pos < 0:
-            return -1
-        quotes += buf.count(quote, start, pos)
-        if quotes % 2 == 0:
-            return pos + 1
-        start = pos + 1
 
 
 @dataclass(frozen=True)
