@@ -119,11 +119,16 @@ class _Complete:
 
 def _complete(results: Results) -> _Complete:
     r = results
-    done = (r.keyed_one, r.keyed_split, r.seed_fresh, r.seed_reimport)
-    if not (all(done) and r.fresh and r.unchanged and r.changed):
+    if not (
+        r.keyed_one
+        and r.keyed_split
+        and r.seed_fresh
+        and r.seed_reimport
+        and r.fresh
+        and r.unchanged
+        and r.changed
+    ):
         raise BenchError("the run ended before every step was measured")
-    assert r.keyed_one and r.keyed_split and r.seed_fresh and r.seed_reimport
-    assert r.fresh and r.unchanged and r.changed
     runs = {"fresh": r.fresh, "unchanged": r.unchanged, "changed": r.changed}
     return _Complete(
         r.floor_seconds, r.keyed_one, r.keyed_split, r.seed_fresh, r.seed_reimport, runs

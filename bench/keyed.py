@@ -101,8 +101,9 @@ def one_transaction(db: ScratchDatabase, path: Path) -> KeyedResult:
 def split(db: ScratchDatabase, path: Path) -> KeyedResult:
     table = spec()
     _prepare(db, table)
-    middle = record_boundary(path, path.stat().st_size // 2)
-    ranges = [(0, middle), (middle, path.stat().st_size)]
+    size = path.stat().st_size
+    middle = record_boundary(path, size // 2)
+    ranges = [(0, middle), (middle, size)]
     assert table.surrogate is not None
     builds = [
         sql.SQL("CREATE UNIQUE INDEX {} ON {} ({})").format(
