@@ -19,8 +19,8 @@ from sluice import faults
 from sluice.db import Database
 from sluice.errors import SchemaError, SluiceError
 from sluice.sync.repository import SyncRepository
-from sluice.sync.spec import Entity, Item, Row, Tree
-from sluice.sync.values import coerce
+from sluice.sync.spec import Entity, Field, Getter, Item, Row, Tree
+from sluice.sync.values import INTEGER_RANGES, ValueRejected, coerce, shown
 from sluice.sync.view import BucketView, SyncError
 
 log = logging.getLogger(__name__)
@@ -114,8 +114,8 @@ class SyncReport:
 
 
 class SyncContext:
-    """What value getters may consult besides their item: the bucket, and rows of entities
-    already synced in this scope (to resolve references such as a frame by its order)."""
+    """What value getters may consult besides their item (`sluice.sync.spec.ScopeContext`):
+    the bucket, and rows of entities already synced in this scope."""
 
     def __init__(self, walk: _Walk) -> None:
         self._walk = walk
@@ -180,10 +180,14 @@ class Syncer:
 
     def existing_ids(self, entity: str, ids: Collection[int]) -> set[int]:
         """Which of `ids` already exist in an identity entity's table."""
+        # An id out of the range of the bigint column cannot exist, and must not reach the
+        # server, which would fail the query without saying which id it was.
+        low, high = INTEGER_RANGES["bigint"]
+        storable = [i for i in ids if low <= i <= high]
         with self.db.connection() as conn:
             repo = SyncRepository(conn, self.tree)
             try:
-                return {row_id for row_id, _ in repo.fetch(self.tree[entity], ids=ids)}
+                return {row_id for row_id, _ in repo.fetch(self.tree[entity], ids=storable)}
             except SchemaError:
                 return set()  # a dry run before the first sync: no table yet
 
@@ -216,6 +220,12 @@ class Syncer:
             report.ok = False
             report.error = str(exc)
             log.error("%s: %s", name, exc)
+        except Exception as exc:
+            # A defect, not bad input; still this scope's failure alone (the transaction is
+            # rolled back), with the traceback in the log.
+            report.ok = False
+            report.error = f"unexpected {type(exc).__name__}: {exc}"
+            log.exception("%s: unexpected error", name)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -244,12 +254,33 @@ class _Walk:
                 continue  # its parent type is not synced in this scope
             found: list[Item] = []
             for parent in parents:
-                for item in entity.find(parent, self.view):
+                for item in self._find(entity, parent):
                     item.parent = parent
                     item.context = self.context
                     found.append(item)
             scope_ids = [p.id for p in parents if p.id is not None]
             self.rows[entity.name] = self._apply(entity, found, scope_ids)
+
+    def _find(self, entity: Entity, parent: Row) -> Sequence[Item]:
+        """The items of `entity` below `parent`. A finder walks documents as they are (a list
+        where a name was expected, a nesting too deep to walk): any error is the scope's, and
+        names the parent's object and the entity."""
+        try:
+            return entity.find(parent, self.view)
+        except SluiceError:
+            raise
+        except Exception as exc:
+            raise SyncError(
+                f"{self._where(parent.item)}: {entity.name}: cannot find its items ({_reason(exc)})"
+            ) from None
+
+    def _where(self, item: Item) -> str:
+        """The URL of the object an item's values come from: its file, or for a folder (and
+        the elements of its lists) the document describing it."""
+        source = None
+        if item.path.endswith("/"):
+            source = self.view.source_of(item.data) or self.view.source_of(item.document)
+        return self.view.store.uri(source or item.path)
 
     def rows_of(self, entity: str) -> list[Row]:
         """Rows of `entity` in this scope: synced now, else read from the table."""
@@ -297,32 +328,60 @@ class _Walk:
         return desired
 
     def _row(self, entity: Entity, item: Item) -> Row:
+        where = f"{self._where(item)}: {entity.name}"
         values: dict[str, Any] = {}
         for spec in entity.fields:
             if spec.name == entity.scope:
                 assert item.parent is not None
                 raw: Any = item.parent.id
             else:
-                raw = spec.value(item) if spec.value is not None else None
-            try:
-                value = coerce(spec.type, raw)
-            except (TypeError, ValueError) as exc:
-                raise SyncError(
-                    f"{self.view.store.uri(item.path)}: {entity.name}.{spec.name}: {exc}"
-                ) from None
-            if value is None and not spec.nullable:
-                raise SyncError(
-                    f"{self.view.store.uri(item.path)}: {entity.name}.{spec.name} is required "
-                    "but the metadata does not give it"
-                )
-            if spec.choices and value is not None and value not in spec.choices:
-                raise SyncError(
-                    f"{self.view.store.uri(item.path)}: {entity.name}.{spec.name} is "
-                    f"{value!r}, not one of {', '.join(spec.choices)}"
-                )
-            values[spec.name] = value
-        row_id = coerce("bigint", entity.identity(item)) if entity.identity else None
+                raw = _compute(spec.value, item, f"{where}.{spec.name}")
+            values[spec.name] = _checked(spec, raw, f"{where}.{spec.name}")
+        row_id = None
+        if entity.identity is not None:
+            raw = _compute(entity.identity, item, f"{where}.id")
+            row_id = _coerced("bigint", raw, f"{where}.id")
         return Row(entity.name, item, values, row_id)
+
+
+def _compute(getter: Getter | None, item: Item, where: str) -> Any:
+    """A getter's value for `item`. Getters read documents as they are: any error computing a
+    value fails the scope, naming the object, entity and column (`where`)."""
+    if getter is None:
+        return None
+    try:
+        return getter(item)
+    except SluiceError:
+        raise
+    except ValueRejected as exc:  # a getter that checks what it builds (JSON text, say)
+        raise SyncError(f"{where}: {exc}") from None
+    except Exception as exc:
+        raise SyncError(f"{where}: cannot be computed from the metadata ({_reason(exc)})") from None
+
+
+def _coerced(sql_type: str, raw: Any, where: str) -> Any:
+    try:
+        return coerce(sql_type, raw)
+    except ValueError as exc:
+        raise SyncError(f"{where}: {exc}") from None
+
+
+def _checked(spec: Field, raw: Any, where: str) -> Any:
+    """A column's value, coerced to its type and checked against its declaration."""
+    value = _coerced(spec.type, raw, where)
+    if value is None and not spec.nullable:
+        raise SyncError(f"{where} is required but the metadata does not give it")
+    if spec.choices and value is not None and value not in spec.choices:
+        raise SyncError(f"{where} is {shown(value)}, not one of {', '.join(spec.choices)}")
+    return value
+
+
+def _reason(exc: Exception) -> str:
+    """An unexpected error as a short reason (its text may quote a whole value)."""
+    if isinstance(exc, RecursionError):
+        return "the metadata is nested too deeply to walk"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text[:200] + '...' if len(text) > 200 else text}"
 
 
 def _key(entity: Entity, values: dict[str, Any]) -> tuple[Any, ...]:

@@ -77,7 +77,7 @@ class Files:
             if self.each is None:
                 items.append(Item(path=key, data=document))
             else:
-                items.extend(_elements(key, document, self.each))
+                items.extend(_elements(view, key, document, self.each))
         return items
 
 
@@ -127,7 +127,7 @@ class Elements:
             assert parent is not None
             key = parent.item.path
             document = parent.item.document if self.whole else parent.item.data
-        items = _elements(key, document, self.path)
+        items = _elements(view, key, document, self.path)
         if self.where is not None:
             items = [item for item in items if self.where(item.data)]
         if self.same is not None:
@@ -146,12 +146,13 @@ class Elements:
         return items
 
 
-def _elements(key: str, document: Any, path: str) -> list[Item]:
+def _elements(view: BucketView, key: str, document: Any, path: str) -> list[Item]:
     values = dig(document, path)
     if values is None:
         return []
     if not isinstance(values, list):
-        raise SyncError(f"{key}: {path} should be a list, found {type(values).__name__}")
+        where = view.store.uri(view.source_of(document) or key)
+        raise SyncError(f"{where}: {path} should be a list, found {type(values).__name__}")
     return [
         Item(path=key, data=value, document=document, index=position)
         for position, value in enumerate(values, start=1)

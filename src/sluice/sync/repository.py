@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from sluice.db import Connection
 from sluice.db.errors import classify
@@ -140,7 +141,9 @@ class SyncRepository:
         if not keys or not entity.key:
             return []
         names = [f.name for f in entity.fields]
-        arrays = [[key[i] for key in keys] for i in range(len(entity.key))]
+        arrays = [
+            self._column(entity, k, [key[i] for key in keys]) for i, k in enumerate(entity.key)
+        ]
         query = sql.SQL(
             "SELECT t.{id}, {cols} FROM {t} AS t JOIN unnest({arrays}) AS k ({knames}) "
             "ON {match} ORDER BY t.{id}"
@@ -175,7 +178,8 @@ class SyncRepository:
         if not rows:
             return
         names = [f.name for f in entity.fields]
-        arrays = [[row_id for row_id, _ in rows]] + [[v[n] for _, v in rows] for n in names]
+        arrays = [[row_id for row_id, _ in rows]]
+        arrays += [self._column(entity, n, [v[n] for _, v in rows]) for n in names]
         casts = [sql.SQL("%s::bigint[]")] + [self._array(entity, n) for n in names]
         self._run(
             sql.SQL(
@@ -208,7 +212,7 @@ class SyncRepository:
             arrays.append([row_id for row_id, _ in rows])
             casts.append(sql.SQL("%s::bigint[]"))
         for name in names:
-            arrays.append([values[name] for _, values in rows])
+            arrays.append(self._column(entity, name, [values[name] for _, values in rows]))
             casts.append(self._array(entity, name))
         query = sql.SQL(
             "INSERT INTO {t} ({cols}) SELECT * FROM unnest({arrays}) RETURNING {ret}"
@@ -223,6 +227,13 @@ class SyncRepository:
     def _array(self, entity: Entity, name: str) -> sql.Composed:
         kind = canonical_type(entity.field(name).type)
         return sql.SQL("%s::{}[]").format(sql.SQL(kind))
+
+    def _column(self, entity: Entity, name: str, values: list[Any]) -> list[Any]:
+        """A column's values as parameters: a jsonb value is any JSON value (coerced, so
+        already checked), which the driver must be told to send as JSON."""
+        if canonical_type(entity.field(name).type) != "jsonb":
+            return values
+        return [None if value is None else Jsonb(value) for value in values]
 
 
 def _indexed(entity: Entity) -> list[str]:

@@ -11,17 +11,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from sluice.errors import ConfigError
 from sluice.load.spec import Column, check_identifier
-
-if TYPE_CHECKING:
-    from sluice.sync.engine import SyncContext
-    from sluice.sync.view import BucketView
+from sluice.sync.view import BucketView
 
 #: A column's value for one item.
 Getter = Callable[["Item"], Any]
+
+
+class ScopeContext(Protocol):
+    """What a value getter may consult besides its item: the bucket, and rows of entities
+    already synced in this scope (to resolve references such as a frame by its order). The
+    engine's `SyncContext` is one; declarations depend on this, never on the engine."""
+
+    @property
+    def view(self) -> BucketView: ...
+
+    def rows(self, entity: str) -> Sequence[Row]:
+        """Rows of `entity` in this scope: synced now, else read from the table."""
+        ...
+
+    def lookup(self, entity: str, **match: Any) -> int | None:
+        """The id of the row of `entity` whose columns equal `match`, if there is one."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -65,7 +79,7 @@ class Item:
     #: Named groups captured by the finder's pattern (e.g. a voxel spacing).
     groups: Mapping[str, str] = field(default_factory=dict)
     parent: Row | None = None
-    context: SyncContext | None = None
+    context: ScopeContext | None = None
 
     def ancestor(self, entity: str) -> Row:
         """The nearest row of `entity` above this item."""
@@ -77,7 +91,7 @@ class Item:
         raise KeyError(f"no {entity} above {self.path}")
 
     @property
-    def sync(self) -> SyncContext:
+    def sync(self) -> ScopeContext:
         assert self.context is not None, "items get their context when the engine finds them"
         return self.context
 

@@ -6,6 +6,7 @@ documents are fetched once each (several at a time) and cached.
 
 A document that is listed but cannot be read or parsed raises `SyncError`: the caller must
 treat its scope as failed, never as empty, so nothing is deleted because of a read error.
+Parsing is bounded (`parse_json`): whatever the bytes, it returns a value or says why not.
 """
 
 from __future__ import annotations
@@ -24,10 +25,75 @@ from sluice.store import Store
 
 #: Metadata documents fetched at once.
 FETCH_THREADS = 16
+#: How deep arrays and objects may nest in a document. Metadata nests a handful of levels;
+#: the bound keeps the parser, and every later walk of the value (finders, getters, the JSON
+#: encoder), far below Python's recursion limit, whose error would end the whole sync.
+MAX_DEPTH = 512
+#: The most digits an integer in a document may have: Python's own default limit on
+#: converting digits to an int, fixed here so that a lifted limit cannot let in a
+#: quadratic-time conversion. No column holds an integer nearly this long.
+MAX_INTEGER_DIGITS = 4300
+
+# A token of a JSON text's structure: a whole string (brackets inside it do not nest; an
+# unterminated one runs to the end, so the scan never backtracks) or a bracket.
+_STRUCTURE = re.compile(r'"[^"\\]*(?:\\.?[^"\\]*)*(?:"|\Z)|[\[\]{}]', re.DOTALL)
 
 
 class SyncError(TerminalError):
     """A scope cannot be synced as it is (an unreadable document, a duplicate key...)."""
+
+
+class DocumentError(ValueError):
+    """Why a JSON text cannot be read (the caller names the object)."""
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """The JSON value of `raw` (UTF-8 bytes, a byte order mark allowed, or text). Raises
+    DocumentError, and nothing else, when it is not UTF-8, not JSON, nested deeper than
+    MAX_DEPTH or holds an integer longer than MAX_INTEGER_DIGITS."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DocumentError(f"is not UTF-8 text ({exc})") from None
+    text = raw.removeprefix("\ufeff")
+    _check_depth(text)
+    try:
+        return json.loads(text, parse_int=_integer)
+    except DocumentError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f"is not valid JSON ({exc})") from None
+    except RecursionError:  # not reachable within MAX_DEPTH; kept so no input ends the sync
+        raise DocumentError("is nested too deeply to be parsed") from None
+    except Exception as exc:  # whatever else the parser raises is still the document's fault
+        raise DocumentError(f"cannot be parsed ({type(exc).__name__}: {exc})") from None
+
+
+def _check_depth(text: str) -> None:
+    """Refuse a text nesting arrays and objects deeper than MAX_DEPTH, before it is parsed:
+    the parser recurses once per level."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return  # too few brackets to nest that deep: the usual case costs two scans in C
+    depth = 0
+    for token in _STRUCTURE.finditer(text):
+        bracket = text[token.start()]
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise DocumentError(f"is nested deeper than {MAX_DEPTH} levels (arrays, objects)")
+        elif bracket in "]}":
+            depth -= 1
+
+
+def _integer(digits: str) -> int:
+    """An integer of a document (the parser's hook), refused before int() sees too many digits."""
+    length = len(digits.lstrip("-"))
+    if length > MAX_INTEGER_DIGITS:
+        raise DocumentError(
+            f"has an integer of {length} digits (at most {MAX_INTEGER_DIGITS} are read)"
+        )
+    return int(digits)
 
 
 class BucketView:
@@ -42,6 +108,9 @@ class BucketView:
         self._sizes: dict[str, int] = {}
         self._listed: list[str] = []
         self._json: dict[str, Any] = {}
+        #: The key each parsed document (a dict or list) came from, by identity: errors about
+        #: a folder's item name the document that describes it.
+        self._sources: dict[int, str] = {}
         self._lock = threading.Lock()
 
     # -- listings ---------------------------------------------------------------------------
@@ -109,8 +178,25 @@ class BucketView:
                 return self._json[key]
         document = self._fetch(key)
         with self._lock:
-            self._json[key] = document
+            # Two threads may fetch a key at once: both keep the first value, so that a
+            # document is one object (source_of goes by identity).
+            document = self._json.setdefault(key, document)
+            if isinstance(document, dict | list):
+                self._sources[id(document)] = key
         return document
+
+    def source_of(self, document: Any) -> str | None:
+        """The key of a document this view parsed (None for any other value)."""
+        with self._lock:
+            key = self._sources.get(id(document))
+            return key if key is not None and self._json.get(key) is document else None
+
+    def parse(self, key: str, raw: bytes | str) -> Any:
+        """`raw`, the content of `key`, as JSON; SyncError naming the object if it is not."""
+        try:
+            return parse_json(raw)
+        except DocumentError as exc:
+            raise SyncError(f"{self.store.uri(key)}: {exc}; its scope is left unchanged") from None
 
     def text(self, key: str) -> str:
         try:
@@ -144,12 +230,7 @@ class BucketView:
             ) from None
         except SluiceError as exc:
             raise SyncError(f"{uri}: cannot be read ({exc}); its scope is left unchanged") from None
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SyncError(
-                f"{uri}: is not valid JSON ({exc}); its scope is left unchanged"
-            ) from None
+        return self.parse(key, raw)
 
     # -- URLs -------------------------------------------------------------------------------
 

@@ -11,9 +11,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sluice.sync import Item, SyncError
+from sluice.sync import Item
 from sluice.sync.finders import dig, folder_of
 from sluice.sync.spec import Getter
+from sluice.sync.values import ValueRejected, check_strings, json_text, shown
 
 
 def j(path: str, default: Any = None) -> Getter:
@@ -142,10 +143,8 @@ def fiducial_status(item: Item) -> str:
     text = str(raw).upper()
     if text in {"FIDUCIAL", "NON_FIDUCIAL"}:
         return text
-    raise SyncError(
-        f"{item.path}: fiducial_alignment_status {raw!r} is neither true/false nor "
-        "FIDUCIAL/NON_FIDUCIAL"
-    )
+    # the engine says where: the object, the entity and the column
+    raise ValueRejected(f"{shown(raw)} is neither true/false nor FIDUCIAL/NON_FIDUCIAL")
 
 
 def reconstruction_method(item: Item) -> str:
@@ -163,21 +162,36 @@ def or_false(path: str) -> Getter:
 
 def pg_array_text(path: str) -> Getter:
     """A (nested) JSON list as PostgreSQL array literal text, e.g. ``{{1,0},{0,1}}``."""
+    return lambda item: array_literal(raw) if (raw := dig(item.data, path)) is not None else None
 
-    def render(value: Any) -> str:
-        if isinstance(value, list):
-            return "{" + ",".join(render(v) for v in value) + "}"
-        return json.dumps(value)
 
-    return lambda item: render(raw) if (raw := dig(item.data, path)) is not None else None
+_COMMA, _CLOSE = object(), object()
+
+
+def array_literal(value: Any) -> str:
+    """`value` as PostgreSQL array literal text: lists become braces, other values JSON. Built
+    with a stack rather than recursion, as a list may nest as deep as its document."""
+    check_strings(value)
+    out: list[str] = []
+    pending: list[Any] = [value]
+    while pending:
+        current = pending.pop()
+        if current is _COMMA:
+            out.append(",")
+        elif current is _CLOSE:
+            out.append("}")
+        elif isinstance(current, list):
+            out.append("{")
+            pending.append(_CLOSE)
+            for position, element in enumerate(reversed(current)):
+                pending.extend((_COMMA, element) if position else (element,))
+        else:
+            out.append(json.dumps(current))
+    return "".join(out)
 
 
 def compact_json(path: str) -> Getter:
-    return lambda item: (
-        json.dumps(raw, separators=(",", ":"))
-        if (raw := dig(item.data, path)) is not None
-        else None
-    )
+    return lambda item: json_text(raw) if (raw := dig(item.data, path)) is not None else None
 
 
 def neuroglancer_config(item: Item) -> str | None:
@@ -189,13 +203,10 @@ def neuroglancer_config(item: Item) -> str | None:
     key = item.bucket.relative(str(path))
     if not item.bucket.exists(key):
         return "{}"
-    text = item.bucket.text(key).strip()
-    if not text:
+    text = item.bucket.text(key)
+    if not text.strip():
         return "{}"
-    try:
-        return json.dumps(json.loads(text), separators=(",", ":"))
-    except ValueError as exc:
-        raise SyncError(f"{key}: the neuroglancer config is not valid JSON ({exc})") from None
+    return json_text(item.bucket.parse(key, text))
 
 
 def first_sibling(*patterns: str) -> Callable[[Item], str | None]:
