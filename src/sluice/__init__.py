@@ -20,7 +20,7 @@ from sluice.errors import (
 )
 from sluice.ledger.states import Status
 from sluice.load.spec import Column, CsvFormat, Feed, Index, ServingView, TableSpec
-from sluice.runtime.runner import LoadReport, RunReport
+from sluice.runtime.report import LoadReport, RunReport
 
 __version__ = "0.1.0"
 

@@ -1,5 +1,5 @@
-"""The public Python API. The CLI (`sluice.cli`) is a thin shell over these functions, verb for
-verb; so are the recipe commands (`sluice.recipes.*.api`).
+"""The public Python API. The CLI (`sluice.cli`), the Celery tasks (`sluice.runtime.workers`)
+and the recipe commands (`sluice.recipes.*.api`) are thin shells over these verbs.
 
     >>> from sluice import open_engine
     >>> with open_engine() as engine:          # sluice.toml + SLUICE_* settings
@@ -10,29 +10,41 @@ verb; so are the recipe commands (`sluice.recipes.*.api`).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 
 from sluice.config import PROJECT_FILE, STARTER, Settings, load_settings
 from sluice.db import Database
 from sluice.errors import ConfigError
+from sluice.ledger.queue import LOAD, WorkQueue
+from sluice.ledger.records import UnitRecord
 from sluice.ledger.repository import Ledger
+from sluice.load.flow import PostgresFlow
 from sluice.load.spec import Feed
 from sluice.runtime.progress import Progress
-from sluice.runtime.runner import Runner, RunReport
-from sluice.status import StatusReport, read_status
+from sluice.runtime.report import RunReport
+from sluice.runtime.service import Service, ServiceOptions, ServiceReport, run_feeds
+from sluice.status import FeedEntry, StatusReport, read_feeds, read_status
 
 log = logging.getLogger(__name__)
 
 
 def init_project(directory: Path | None = None, *, force: bool = False) -> Path:
     """Write a commented starter ``sluice.toml`` in `directory`; return its path."""
-    target = (directory or Path.cwd()) / PROJECT_FILE
+    folder = directory or Path.cwd()
+    target = folder / PROJECT_FILE
     if target.exists() and not force:
         raise ConfigError(f"{target} already exists (use --force to overwrite it)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(STARTER, encoding="utf-8")
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        target.write_text(STARTER, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return target
 
 
@@ -42,6 +54,11 @@ class Engine:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
         self.db = db
+
+    @cached_property
+    def flow(self) -> PostgresFlow:
+        """The PostgreSQL load flow of this engine (its feeds, scans and load step)."""
+        return PostgresFlow(self.db, bulk=self.settings.bulk, s3=self.settings.s3)
 
     # -- feeds and runs ---------------------------------------------------------------------
 
@@ -67,13 +84,49 @@ class Engine:
         progress: Progress | None = None,
         refresh: bool = True,
     ) -> RunReport:
-        """Discover and load every new object version of `feeds`, then refresh the serving
-        views whose tables changed. Loads that fail end errored on the ledger; the run goes on."""
-        return Runner(self.db, self.settings, progress).run(feeds, command=command, refresh=refresh)
+        """Scan `feeds` and load every new object version, then refresh the serving views
+        whose tables changed. Loads that fail end errored on the ledger; the run goes on."""
+        return run_feeds(
+            self.db,
+            self.flow,
+            feeds,
+            self.settings.runner,
+            command=command,
+            progress=progress,
+            refresh=refresh,
+        )
 
     def refresh_views(self, feeds: Sequence[Feed]) -> RunReport:
-        """Refresh the stale serving views of `feeds` without discovering or loading."""
-        return Runner(self.db, self.settings).run(feeds, command="refresh", load=False)
+        """Refresh the stale serving views of `feeds` without scanning or loading."""
+        return run_feeds(
+            self.db,
+            self.flow,
+            feeds,
+            self.settings.runner,
+            command="refresh",
+            refresh=True,
+            load=False,
+        )
+
+    def serve(
+        self,
+        stop: threading.Event,
+        *,
+        once: bool = False,
+        grace_seconds: float = 30.0,
+        progress: Progress | None = None,
+    ) -> ServiceReport:
+        """Run every active feed (declared in the project file, or registered on the ledger)
+        on its schedule until `stop` is set; with `once`, one pass over all of them."""
+        options = ServiceOptions(runner=self.settings.runner, grace_seconds=grace_seconds)
+        service = Service(
+            self.db,
+            self.flow,
+            options,
+            declared=list(self.settings.feeds.values()),
+            progress=progress,
+        )
+        return service.run(stop, once=once, command="run --once" if once else "run")
 
     # -- the ledger -------------------------------------------------------------------------
 
@@ -81,12 +134,62 @@ class Engine:
         with self.db.connection(autocommit=True) as conn:
             return read_status(Ledger(conn), errors=errors, runs=runs)
 
+    def loads(
+        self, *, feed: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[UnitRecord]:
+        """The most recent loads, newest first, of one feed and in one status if given."""
+        with self.db.connection(autocommit=True) as conn:
+            ledger = Ledger(conn)
+            if feed is not None:
+                self._known_feed(ledger, feed)
+            return ledger.units(LOAD.kind, feed=feed, status=status, limit=limit)
+
+    def load(self, load_id: int) -> UnitRecord:
+        """Everything the ledger says about one load."""
+        with self.db.connection(autocommit=True) as conn:
+            found = Ledger(conn).unit(load_id)
+        if found is None or found.kind != LOAD.kind:
+            raise ConfigError(f"there is no load {load_id}")
+        return found
+
     def retry(
         self, *, feeds: Sequence[str] | None = None, load_ids: Sequence[int] | None = None
     ) -> list[int]:
-        """Put errored loads back in the queue (after the input was fixed); return their ids."""
+        """Put errored loads back in the queue (after the input was fixed); return their ids.
+        A load id that does not exist, or a feed that is not registered, is an error."""
         with self.db.connection(autocommit=True) as conn:
-            return Ledger(conn).retry_errored(table_names=feeds, load_ids=load_ids)
+            ledger = Ledger(conn)
+            for feed in feeds or ():
+                self._known_feed(ledger, feed)
+            for load_id in load_ids or ():
+                found = ledger.unit(load_id)
+                if found is None or found.kind != LOAD.kind:
+                    raise ConfigError(f"there is no load {load_id}")
+            return WorkQueue(conn).retry(LOAD, feed_names=feeds, unit_ids=load_ids)
+
+    def feeds_overview(self, names: Sequence[str] | None = None) -> list[FeedEntry]:
+        """Every registered feed: its schedule, limits, last scan and units per state."""
+        with self.db.connection(autocommit=True) as conn:
+            return read_feeds(Ledger(conn), names)
+
+    def pause(self, name: str) -> None:
+        """Stop scanning and loading a feed (its units in hand finish)."""
+        self._set_active(name, False)
+
+    def resume(self, name: str) -> None:
+        self._set_active(name, True)
+
+    def _set_active(self, name: str, active: bool) -> None:
+        with self.db.connection(autocommit=True) as conn:
+            ledger = Ledger(conn)
+            if not ledger.set_active(name, active):
+                self._known_feed(ledger, name)
+
+    @staticmethod
+    def _known_feed(ledger: Ledger, name: str) -> None:
+        if not ledger.feeds(names=[name]):
+            known = ", ".join(row.name for row in ledger.feeds()) or "none"
+            raise ConfigError(f"there is no feed {name!r} (registered: {known})")
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -108,4 +211,4 @@ def open_engine(
     """Resolve settings, open the database (starting the embedded server when no URL is
     configured) and bring the ledger schema up to date."""
     resolved = settings or load_settings(project)
-    return Engine(resolved, Database.open(resolved, upgrade=upgrade))
+    return Engine(resolved, Database.open(resolved.database, upgrade=upgrade))

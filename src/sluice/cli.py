@@ -28,7 +28,7 @@ from sluice.recipes.cryoet import api as cryoet_api
 from sluice.recipes.glam import api as glam_api
 from sluice.recipes.glam.tables import Product
 from sluice.runtime.progress import make_progress
-from sluice.runtime.runner import RunReport
+from sluice.runtime.report import RunReport
 
 T = TypeVar("T")
 out = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)

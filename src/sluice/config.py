@@ -13,7 +13,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sluice import schedule
+from sluice.db import DatabaseOptions
 from sluice.errors import ConfigError
+from sluice.load.bulk import BulkOptions
 from sluice.load.spec import (
     BAD_ROWS,
     WRITE_MODES,
@@ -24,18 +27,11 @@ from sluice.load.spec import (
     ServingView,
     TableSpec,
 )
+from sluice.runtime.runner import RunnerOptions
+from sluice.store import S3Options
 
 PROJECT_FILE = "sluice.toml"
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class S3Options:
-    """Options for ``s3://`` URLs. Credentials come from the usual ``AWS_*`` variables."""
-
-    #: An S3-compatible endpoint (MinIO, moto, Ceph...). Empty means AWS itself.
-    endpoint_url: str = ""
-    region: str = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -54,6 +50,10 @@ class LoadOptions:
     chunk_bytes: int = 8 << 20
 
 
+#: The broker Celery workers use when none is configured.
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a sluice process needs to know, resolved once."""
@@ -68,6 +68,30 @@ class Settings:
     load: LoadOptions = field(default_factory=LoadOptions)
     #: Feeds declared in the project file, by name.
     feeds: Mapping[str, Feed] = field(default_factory=dict)
+    #: The Celery broker (``sluice worker``, ``sluice scheduler``).
+    broker_url: str = DEFAULT_BROKER
+
+    @property
+    def database(self) -> DatabaseOptions:
+        """The options of the database layer."""
+        pool = self.load.workers * (self.load.stage_parallelism + 2) + 4
+        return DatabaseOptions(url=self.database_url, state_dir=self.state_dir, pool_size=pool)
+
+    @property
+    def bulk(self) -> BulkOptions:
+        """The options of the bulk load path."""
+        return BulkOptions(
+            stage_parallelism=self.load.stage_parallelism, chunk_bytes=self.load.chunk_bytes
+        )
+
+    @property
+    def runner(self) -> RunnerOptions:
+        """The options of the runner that drives steps over the work queue."""
+        return RunnerOptions(
+            workers=self.load.workers,
+            lease_seconds=self.load.lease_seconds,
+            max_attempts=self.load.max_attempts,
+        )
 
     @property
     def root(self) -> Path:
@@ -116,8 +140,10 @@ def _from_data(
     data: dict[str, Any], env: Mapping[str, str], path: Path | None, root: Path
 ) -> Settings:
     where = str(path) if path else "settings"
-    _only_keys(data, {"project", "database", "s3", "load", "feeds"}, where)
+    _only_keys(data, {"project", "database", "s3", "load", "broker", "feeds"}, where)
     project = _section(data, "project", where)
+    broker = _section(data, "broker", where)
+    _only_keys(broker, {"url"}, f"{where} [broker]")
     database = _section(data, "database", where)
     s3 = _section(data, "s3", where)
     load = _section(data, "load", where)
@@ -142,13 +168,18 @@ def _from_data(
     )
     defaults = LoadOptions()
     load_options = LoadOptions(
-        workers=_positive(env, load, "workers", defaults.workers, where),
-        lease_seconds=_positive(env, load, "lease_seconds", defaults.lease_seconds, where),
-        max_attempts=_positive(env, load, "max_attempts", defaults.max_attempts, where),
-        stage_parallelism=_positive(
+        workers=_bounded(env, load, "workers", defaults.workers, where),
+        lease_seconds=_bounded(env, load, "lease_seconds", defaults.lease_seconds, where),
+        max_attempts=_bounded(env, load, "max_attempts", defaults.max_attempts, where),
+        stage_parallelism=_bounded(
             env, load, "stage_parallelism", defaults.stage_parallelism, where
         ),
-        chunk_bytes=_positive(env, load, "chunk_mb", defaults.chunk_bytes >> 20, where) << 20,
+        chunk_bytes=_bounded(env, load, "chunk_mb", defaults.chunk_bytes >> 20, where) << 20,
+    )
+    broker_url = (
+        env.get("SLUICE_BROKER_URL")
+        or env.get("SLUICE_REDIS_URL")
+        or _get(broker, "url", str, DEFAULT_BROKER, where)
     )
     feeds = {}
     for name, body in _section(data, "feeds", where).items():
@@ -167,6 +198,7 @@ def _from_data(
         s3=s3_options,
         load=load_options,
         feeds=feeds,
+        broker_url=broker_url,
     )
 
 
@@ -190,6 +222,9 @@ def _feed(name: str, body: Any, where: str, root: Path) -> Feed:
             "format",
             "serving",
             "constants",
+            "schedule",
+            "ordered",
+            "max_active",
         },
         where,
     )
@@ -217,7 +252,7 @@ def _feed(name: str, body: Any, where: str, root: Path) -> Feed:
         mode=mode,
         constants=tuple(Column(name=c, type="text", nullable=False) for c in constants),
         on_bad_rows=bad_rows,
-        max_rejects=_get(body, "max_rejects", int, 1000, where),
+        max_rejects=_within(_get(body, "max_rejects", int, 1000, where), "max_rejects", where),
         allow_empty=_get(body, "allow_empty", bool, False, where),
         format=CsvFormat(
             delimiter=_get(fmt, "delimiter", str, ",", where),
@@ -237,6 +272,9 @@ def _feed(name: str, body: Any, where: str, root: Path) -> Feed:
         source=source,
         pattern=_get(body, "pattern", str, r".*\.csv(\.gz)?", where),
         constants=constants,
+        schedule=_get(body, "schedule", str, schedule.DEFAULT, where),
+        ordered=_get(body, "ordered", bool, False, where),
+        max_active=_get(body, "max_active", int, None, where),
     )
 
 
@@ -287,9 +325,34 @@ def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     return value
 
 
-def _positive(
+#: The smallest and largest value of each numeric setting: a value outside is a typo, and
+#: would fail later in a worse way (threads that cannot sleep that long, chunks that cannot be
+#: allocated).
+BOUNDS: dict[str, tuple[int, int]] = {
+    "workers": (1, 64),
+    "lease_seconds": (1, 86_400),
+    "max_attempts": (1, 100),
+    "stage_parallelism": (1, 32),
+    "chunk_mb": (1, 1024),
+    "max_rejects": (0, 1_000_000_000),
+}
+
+
+def _within(value: int, key: str, where: str) -> int:
+    low, high = BOUNDS[key]
+    if value < low:
+        kind = "a positive integer" if low == 1 else f"at least {low}"
+        raise ConfigError(f"{where}: {key} must be {kind}, got {value!r}")
+    if value > high:
+        raise ConfigError(f"{where}: {key} must be at most {high:,}, got {value!r}")
+    return value
+
+
+def _bounded(
     env: Mapping[str, str], section: dict[str, Any], key: str, default: int, where: str
 ) -> int:
+    """An integer setting from the environment (``SLUICE_<KEY>``) or the file, within its
+    bounds."""
     env_key = f"SLUICE_{key.upper()}"
     if env_key in env:
         raw: Any = env[env_key]
@@ -298,11 +361,10 @@ def _positive(
             value = int(raw)
         except ValueError:
             raise ConfigError(f"{env_key} must be a positive integer, got {raw!r}") from None
-    else:
-        value = _get(section, key, int, default, where)
-    if value < 1:
-        raise ConfigError(f"{where}: {key} must be a positive integer, got {value!r}")
-    return value
+        if value < 1:
+            raise ConfigError(f"{env_key} must be a positive integer, got {raw!r}")
+        return _within(value, key, env_key)
+    return _within(_get(section, key, int, default, where), key, where)
 
 
 STARTER = """\

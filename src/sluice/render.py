@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sluice.runtime.runner import RunReport
+from sluice.runtime.report import RunReport
 from sluice.status import StatusReport
 from sluice.sync import SyncReport
 

@@ -1,12 +1,15 @@
-"""What the ledger says: loads per feed and status, the last errors, the last runs, the
-freshness of each target's serving view."""
+"""What the ledger says: loads per feed and status, the units in hand (and whether their
+holder is still there), the last errors, the last runs, the freshness of each serving view,
+and the registered feeds."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sluice.ledger.records import LeasedUnit
 from sluice.ledger.repository import Ledger
 
 
@@ -34,12 +37,45 @@ class RunEntry:
     rows: dict[str, int]
     hooks: list[dict[str, Any]]
     error: str | None
+    #: What kind of run (import, sync, service, worker, scheduler) and what its unit
+    #: counts count (loads, scopes).
+    kind: str = "import"
+    units: str = "loads"
+    counts: dict[str, Any] = field(default_factory=dict)
+    owner: str = ""
 
     @property
     def seconds(self) -> float | None:
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> RunEntry:
+        rows = {
+            "in": int(row["rows_in"]),
+            **{
+                name: int(row[name])
+                for name in ("inserted", "updated", "unchanged", "rejected", "deleted")
+            },
+        }
+        return cls(
+            run_id=int(row["id"]),
+            command=str(row["command"]),
+            status=str(row["status"]),
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            claimed=int(row["claimed"]),
+            loaded=int(row["loaded"]),
+            errored=int(row["errored"]),
+            rows=rows,
+            hooks=list(row["hooks"] or []),
+            error=row["error"],
+            kind=str(row["kind"]),
+            units=str(row["units"]),
+            counts=dict(row["counts"] or {}),
+            owner=str(row["owner"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -51,9 +87,34 @@ class TargetEntry:
     refreshed_at: datetime | None
 
 
+@dataclass(frozen=True)
+class FeedEntry:
+    """A registered feed and how its work stands."""
+
+    name: str
+    kind: str
+    active: bool
+    schedule: str
+    max_active: int | None
+    ordered: bool
+    source: str
+    pattern: str
+    last_scan_at: datetime | None
+    next_scan_at: datetime | None
+    scan_error: str | None
+    waiting: int
+    leased: int
+    done: int
+    errored: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return _plain(self.__dict__)
+
+
 @dataclass
 class StatusReport:
     loads: dict[str, dict[str, int]] = field(default_factory=dict)
+    leased: list[LeasedUnit] = field(default_factory=list)
     errors: list[ErrorEntry] = field(default_factory=list)
     runs: list[RunEntry] = field(default_factory=list)
     targets: list[TargetEntry] = field(default_factory=list)
@@ -61,6 +122,7 @@ class StatusReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "loads": self.loads,
+            "leased": [{**_plain(u.__dict__), "stuck": u.stuck} for u in self.leased],
             "errors": [_plain(e.__dict__) for e in self.errors],
             "runs": [_plain({**r.__dict__, "seconds": r.seconds}) for r in self.runs],
             "targets": [_plain(t.__dict__) for t in self.targets],
@@ -71,56 +133,40 @@ def read_status(ledger: Ledger, *, errors: int = 10, runs: int = 5) -> StatusRep
     report = StatusReport()
     for feed, status, count in ledger.load_counts():
         report.loads.setdefault(str(feed), {})[str(status)] = int(count)
+    report.leased = ledger.leased_units()
     report.errors = [
         ErrorEntry(int(i), str(f), str(o), str(s), int(a), str(e), at)
         for i, f, o, s, a, e, at in ledger.recent_errors(errors)
     ]
-    for row in ledger.recent_runs(runs):
-        (
-            run_id,
-            command,
-            status,
-            started,
-            finished,
-            claimed,
-            loaded,
-            errored,
-            rows_in,
-            inserted,
-            updated,
-            unchanged,
-            rejected,
-            deleted,
-            hooks,
-            error,
-        ) = row
-        report.runs.append(
-            RunEntry(
-                int(run_id),
-                str(command),
-                str(status),
-                started,
-                finished,
-                int(claimed),
-                int(loaded),
-                int(errored),
-                {
-                    "in": int(rows_in),
-                    "inserted": int(inserted),
-                    "updated": int(updated),
-                    "unchanged": int(unchanged),
-                    "rejected": int(rejected),
-                    "deleted": int(deleted),
-                },
-                list(hooks or []),
-                error,
-            )
-        )
+    report.runs = [RunEntry.from_row(row) for row in ledger.recent_runs(runs)]
     report.targets = [
         TargetEntry(str(name), view, int(seq) > int(done), changed, refreshed)
         for name, view, seq, done, changed, refreshed in ledger.targets_overview()
     ]
     return report
+
+
+def read_feeds(ledger: Ledger, names: Sequence[str] | None = None) -> list[FeedEntry]:
+    return [
+        FeedEntry(
+            name=row["name"],
+            kind=row["kind"],
+            active=row["active"],
+            schedule=row["schedule"],
+            max_active=row["max_active"],
+            ordered=row["ordered"],
+            source=row["source_url"],
+            pattern=row["pattern"],
+            last_scan_at=row["last_scan_at"],
+            next_scan_at=row["next_scan_at"],
+            scan_error=row["scan_error"],
+            waiting=int(row["waiting"]),
+            leased=int(row["leased"]),
+            done=int(row["done"]),
+            errored=int(row["errored"]),
+        )
+        for row in ledger.feeds_overview(names)
+    ]
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

@@ -28,11 +28,20 @@ from obstore.exceptions import (
 from obstore.store import GCSStore, LocalStore, S3Store
 
 from sluice import faults
-from sluice.config import S3Options
 from sluice.errors import BadInputError, ConfigError, ObjectGone, StoreUnavailable, TerminalError
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """Options for ``s3://`` URLs. Credentials come from the usual ``AWS_*`` variables."""
+
+    #: An S3-compatible endpoint (MinIO, moto, Ceph...). Empty means AWS itself.
+    endpoint_url: str = ""
+    region: str = "us-east-1"
+
 
 #: Bytes asked from the store per read; large enough to keep COPY fed, small enough for memory.
 READ_CHUNK = 1 << 20

@@ -22,7 +22,7 @@ import pytest
 from sluice.api import Engine
 from sluice.load.spec import Column, Feed, TableSpec
 from sluice.recipes.glam.api import generate, import_aggregates
-from sluice.runtime.runner import LoadReport, RunReport
+from sluice.runtime.report import LoadReport, RunReport
 
 Db = psycopg.Connection[tuple[Any, ...]]
 

@@ -19,7 +19,9 @@ from sluice.config import Settings
 from sluice.db import Database
 from sluice.db.migrate import available, migrate
 from sluice.errors import IllegalTransition, LeaseLost
-from sluice.ledger.repository import Claim, Counts, Discovered, Ledger
+from sluice.ledger.queue import LOAD, WorkQueue
+from sluice.ledger.records import Counts, Discovered, Unit
+from sluice.ledger.repository import FeedRegistration, Ledger
 from sluice.ledger.states import Status, check, edges
 from tests.fixtures.fix_db import fresh_database
 
@@ -47,9 +49,7 @@ def ledger(db: Conn) -> Ledger:
 def feed_ids(ledger: Ledger) -> tuple[int, int]:
     """A registered feed: (table id, target id)."""
     target_id = ledger.upsert_target("public.events", {"name": "events"}, None)
-    table_id = ledger.upsert_table(
-        name="events", target_id=target_id, source_url="/data/bucket", pattern=".*", options={}
-    )
+    table_id = register(ledger, "events", target_id, "/data/bucket")
     return table_id, target_id
 
 
@@ -61,6 +61,24 @@ def table_id(feed_ids: tuple[int, int]) -> int:
 @pytest.fixture
 def run_id(ledger: Ledger) -> int:
     return ledger.start_run("test", "tester")
+
+
+def register(ledger: Ledger, name: str, target_id: int, source: str) -> int:
+    feed_id, _ = ledger.register_feed(
+        FeedRegistration(
+            name=name,
+            kind="postgres",
+            target_id=target_id,
+            source_url=source,
+            pattern=".*",
+            options={},
+        )
+    )
+    return feed_id
+
+
+def queue(ledger: Ledger | Conn) -> WorkQueue:
+    return WorkQueue(ledger.conn if isinstance(ledger, Ledger) else ledger)
 
 
 def objects(*keys: str, version: str = "v1") -> list[Discovered]:
@@ -75,8 +93,10 @@ def status_of(db: Conn, load_id: int) -> tuple[object, ...]:
     return row
 
 
-def claim_one(ledger: Ledger, table_id: int, run_id: int, owner: str) -> Claim:
-    claims = ledger.claim([table_id], owner=owner, run_id=run_id, limit=1, lease_seconds=LEASE)
+def claim_one(ledger: Ledger, table_id: int, run_id: int, owner: str) -> Unit:
+    claims = queue(ledger).claim(
+        LOAD, [table_id], owner=owner, run_id=run_id, limit=1, lease_seconds=LEASE
+    )
     assert len(claims) == 1
     return claims[0]
 
@@ -88,14 +108,10 @@ def expire(db: Conn, load_id: int) -> None:
     )
 
 
-def finish(ledger: Ledger, claim: Claim, owner: str, target_id: int) -> None:
-    ledger.finish_load(
-        claim,
-        owner=owner,
-        status=Status.LOADED,
-        counts=Counts(rows_in=5, inserted=5),
-        bytes_read=10,
-        target_id=target_id,
+def finish(ledger: Ledger, claim: Unit, owner: str, target_id: int) -> None:
+    assert target_id  # the unit's feed names its target: finishing it marks the target changed
+    queue(ledger).finish(
+        claim, LOAD, owner=owner, counts=Counts(rows_in=5, inserted=5), bytes_read=10
     )
 
 
@@ -135,7 +151,7 @@ def _open_database(url: str, barrier: Barrier, results: Queue[str]) -> None:
     """Run in a child process: start sluice on `url` at the same moment as its sibling."""
     try:
         barrier.wait(timeout=60)
-        Database.open(Settings(database_url=url)).close()
+        Database.open(Settings(database_url=url).database).close()
         results.put("ok")
     except BaseException as exc:
         results.put(f"{type(exc).__name__}: {exc}")
@@ -174,7 +190,7 @@ def test_illegal_transition_is_refused_in_python_and_by_the_database(
     ledger: Ledger, db: Conn, feed_ids: tuple[int, int], run_id: int
 ) -> None:
     table_id, target_id = feed_ids
-    (load_id,) = ledger.discover(table_id, STORE, objects("a.csv"))
+    (load_id,) = ledger.discover("load", table_id, STORE, objects("a.csv"))
     claim = claim_one(ledger, table_id, run_id, "w1")
     finish(ledger, claim, "w1", target_id)
     assert status_of(db, load_id)[0] == "loaded"
@@ -191,7 +207,7 @@ def test_illegal_transition_is_refused_in_python_and_by_the_database(
 def test_the_trigger_refuses_skipping_a_step_and_allows_legal_edges(
     ledger: Ledger, db: Conn, table_id: int
 ) -> None:
-    (load_id,) = ledger.discover(table_id, STORE, objects("a.csv"))
+    (load_id,) = ledger.discover("load", table_id, STORE, objects("a.csv"))
 
     with pytest.raises(psycopg.errors.CheckViolation, match="ready -> loaded"):
         db.execute("UPDATE sluice.loads SET status = 'loaded' WHERE id = %s", [load_id])
@@ -211,9 +227,11 @@ def test_the_trigger_refuses_skipping_a_step_and_allows_legal_edges(
 def test_claim_takes_ready_loads_in_key_order_and_leases_them(
     ledger: Ledger, db: Conn, table_id: int, run_id: int
 ) -> None:
-    ids = ledger.discover(table_id, STORE, objects("c.csv", "a.csv", "b.csv"))
+    ids = ledger.discover("load", table_id, STORE, objects("c.csv", "a.csv", "b.csv"))
 
-    claims = ledger.claim([table_id], owner="w1", run_id=run_id, limit=2, lease_seconds=LEASE)
+    claims = queue(ledger).claim(
+        LOAD, [table_id], owner="w1", run_id=run_id, limit=2, lease_seconds=LEASE
+    )
 
     assert [c.key for c in claims] == ["a.csv", "b.csv"]
     assert all(c.attempts == 1 and c.store == STORE and c.version == "v1" for c in claims)
@@ -227,32 +245,39 @@ def test_claim_takes_ready_loads_in_key_order_and_leases_them(
     ).fetchone()
     assert row == ("ingesting", "w1", db.info.backend_pid, run_id, True)
     # nothing claimable is claimed twice
-    rest = ledger.claim([table_id], owner="w2", run_id=run_id, limit=10, lease_seconds=LEASE)
+    rest = queue(ledger).claim(
+        LOAD, [table_id], owner="w2", run_id=run_id, limit=10, lease_seconds=LEASE
+    )
     assert [c.key for c in rest] == ["c.csv"]
-    assert ledger.claim([table_id], owner="w3", run_id=run_id, limit=10, lease_seconds=LEASE) == []
+    assert (
+        queue(ledger).claim(
+            LOAD, [table_id], owner="w3", run_id=run_id, limit=10, lease_seconds=LEASE
+        )
+        == []
+    )
 
 
 def test_claims_skip_rows_locked_by_another_claim(
     ledger: Ledger, database_url: str, table_id: int, run_id: int
 ) -> None:
-    ids = ledger.discover(table_id, STORE, objects(*(f"k{i:02d}.csv" for i in range(10))))
+    ids = ledger.discover("load", table_id, STORE, objects(*(f"k{i:02d}.csv" for i in range(10))))
 
     with (
         psycopg.connect(database_url) as first,  # a transaction, not committed yet
         psycopg.connect(database_url, autocommit=True) as second,
     ):
         second.execute("SET lock_timeout = '2s'")  # waiting on a lock would fail the test
-        held = Ledger(first).claim(
-            [table_id], owner="w1", run_id=run_id, limit=4, lease_seconds=LEASE
+        held = queue(Ledger(first)).claim(
+            LOAD, [table_id], owner="w1", run_id=run_id, limit=4, lease_seconds=LEASE
         )
         started = time.monotonic()
-        others = Ledger(second).claim(
-            [table_id], owner="w2", run_id=run_id, limit=100, lease_seconds=LEASE
+        others = queue(Ledger(second)).claim(
+            LOAD, [table_id], owner="w2", run_id=run_id, limit=100, lease_seconds=LEASE
         )
         waited = time.monotonic() - started
         first.commit()
-        after = Ledger(second).claim(
-            [table_id], owner="w3", run_id=run_id, limit=100, lease_seconds=LEASE
+        after = queue(Ledger(second)).claim(
+            LOAD, [table_id], owner="w3", run_id=run_id, limit=100, lease_seconds=LEASE
         )
 
     assert waited < 1.5
@@ -264,7 +289,7 @@ def test_claims_skip_rows_locked_by_another_claim(
 def test_concurrent_claims_never_share_a_load(
     ledger: Ledger, database_url: str, table_id: int, run_id: int, db: Conn
 ) -> None:
-    ids = ledger.discover(table_id, STORE, objects(*(f"k{i:03d}.csv" for i in range(300))))
+    ids = ledger.discover("load", table_id, STORE, objects(*(f"k{i:03d}.csv" for i in range(300))))
     workers = 4
     barrier = threading.Barrier(workers)
     taken: dict[str, list[int]] = {}
@@ -276,8 +301,8 @@ def test_concurrent_claims_never_share_a_load(
                 mine = Ledger(conn)
                 got: list[int] = []
                 barrier.wait(10)
-                while claims := mine.claim(
-                    [table_id], owner=owner, run_id=run_id, limit=3, lease_seconds=LEASE
+                while claims := queue(mine).claim(
+                    LOAD, [table_id], owner=owner, run_id=run_id, limit=3, lease_seconds=LEASE
                 ):
                     got.extend(c.load_id for c in claims)
                 taken[owner] = got
@@ -310,24 +335,24 @@ def test_concurrent_claims_never_share_a_load(
 def test_a_live_lease_is_not_reclaimed(
     ledger: Ledger, db: Conn, table_id: int, run_id: int
 ) -> None:
-    (load_id,) = ledger.discover(table_id, STORE, objects("a.csv"))
+    (load_id,) = ledger.discover("load", table_id, STORE, objects("a.csv"))
     claim_one(ledger, table_id, run_id, "w1")
 
-    assert ledger.reclaim_expired([table_id], max_attempts=3) == 0
+    assert queue(ledger).reclaim_expired(LOAD, [table_id], max_attempts=3) == 0
     assert status_of(db, load_id) == ("ingesting", 1, None, "w1")
 
 
 def test_an_expired_lease_returns_the_load_then_errors_it_after_max_attempts(
     ledger: Ledger, db: Conn, table_id: int, run_id: int
 ) -> None:
-    (load_id,) = ledger.discover(table_id, STORE, objects("a.csv"))
+    (load_id,) = ledger.discover("load", table_id, STORE, objects("a.csv"))
 
     for attempt in (1, 2):
         claim = claim_one(ledger, table_id, run_id, f"w{attempt}")
         assert claim.attempts == attempt
         expire(db, load_id)
 
-        assert ledger.reclaim_expired([table_id], max_attempts=3) == 1
+        assert queue(ledger).reclaim_expired(LOAD, [table_id], max_attempts=3) == 1
         assert status_of(db, load_id) == (
             "ready",
             attempt,
@@ -339,7 +364,7 @@ def test_an_expired_lease_returns_the_load_then_errors_it_after_max_attempts(
     assert claim.attempts == 3
     expire(db, load_id)
 
-    assert ledger.reclaim_expired([table_id], max_attempts=3) == 1
+    assert queue(ledger).reclaim_expired(LOAD, [table_id], max_attempts=3) == 1
     assert status_of(db, load_id) == (
         "errored",
         3,
@@ -351,29 +376,32 @@ def test_an_expired_lease_returns_the_load_then_errors_it_after_max_attempts(
         [load_id],
     ).fetchone()
     assert finished == (True, None, None)
-    assert ledger.claim([table_id], owner="w4", run_id=run_id, limit=1, lease_seconds=LEASE) == []
+    assert (
+        queue(ledger).claim(
+            LOAD, [table_id], owner="w4", run_id=run_id, limit=1, lease_seconds=LEASE
+        )
+        == []
+    )
 
 
 def test_reclaim_only_touches_the_feeds_it_is_given(
     ledger: Ledger, db: Conn, feed_ids: tuple[int, int], run_id: int
 ) -> None:
     table_id, target_id = feed_ids
-    other = ledger.upsert_table(
-        name="other", target_id=target_id, source_url="/x", pattern=".*", options={}
-    )
-    (load_id,) = ledger.discover(other, STORE, objects("a.csv"))
+    other = register(ledger, "other", target_id, "/x")
+    (load_id,) = ledger.discover("load", other, STORE, objects("a.csv"))
     claim_one(ledger, other, run_id, "w1")
     expire(db, load_id)
 
-    assert ledger.reclaim_expired([table_id], max_attempts=3) == 0
+    assert queue(ledger).reclaim_expired(LOAD, [table_id], max_attempts=3) == 0
     assert status_of(db, load_id)[0] == "ingesting"
-    assert ledger.reclaim_expired([other], max_attempts=3) == 1
+    assert queue(ledger).reclaim_expired(LOAD, [other], max_attempts=3) == 1
 
 
 def test_a_dead_workers_claim_is_reclaimed_before_its_lease_expires(
     ledger: Ledger, db: Conn, database_url: str, table_id: int, run_id: int
 ) -> None:
-    (load_id,) = ledger.discover(table_id, STORE, objects("a.csv"))
+    (load_id,) = ledger.discover("load", table_id, STORE, objects("a.csv"))
     worker = psycopg.connect(database_url, autocommit=True)
     claim_one(Ledger(worker), table_id, run_id, "dying")
     pid = worker.info.backend_pid
@@ -390,7 +418,7 @@ def test_a_dead_workers_claim_is_reclaimed_before_its_lease_expires(
     ).fetchone()
     assert lease == (True,)  # far from expired
 
-    assert ledger.reclaim_expired([table_id], max_attempts=3) == 1
+    assert queue(ledger).reclaim_expired(LOAD, [table_id], max_attempts=3) == 1
 
     assert status_of(db, load_id) == (
         "ready",
@@ -405,10 +433,10 @@ def test_finish_by_a_worker_that_lost_its_lease_raises_lease_lost(
     ledger: Ledger, db: Conn, feed_ids: tuple[int, int], run_id: int
 ) -> None:
     table_id, target_id = feed_ids
-    (load_id,) = ledger.discover(table_id, STORE, objects("a.csv"))
+    (load_id,) = ledger.discover("load", table_id, STORE, objects("a.csv"))
     slow = claim_one(ledger, table_id, run_id, "slow")
     expire(db, load_id)
-    assert ledger.reclaim_expired([table_id], max_attempts=3) == 1
+    assert queue(ledger).reclaim_expired(LOAD, [table_id], max_attempts=3) == 1
     fast = claim_one(ledger, table_id, run_id, "fast")
 
     with pytest.raises(LeaseLost) as lost:
@@ -420,7 +448,9 @@ def test_finish_by_a_worker_that_lost_its_lease_raises_lease_lost(
     )
     status, attempts, _, owner = status_of(db, load_id)
     assert (status, attempts, owner) == ("ingesting", 2, "fast")
-    assert not ledger.end_attempt(slow, owner="slow", status=Status.READY, error="late")
+    assert not queue(ledger).end_attempt(
+        slow, LOAD, owner="slow", status=Status.READY, error="late"
+    )
     assert status_of(db, load_id) == (status, attempts, _, owner)
 
     finish(ledger, fast, "fast", target_id)
@@ -436,14 +466,14 @@ def test_finish_by_a_worker_that_lost_its_lease_raises_lease_lost(
 
 
 def test_discover_records_each_version_once(ledger: Ledger, db: Conn, table_id: int) -> None:
-    first = ledger.discover(table_id, STORE, objects("a.csv", "b.csv"))
-    second = ledger.discover(table_id, STORE, objects("a.csv", "b.csv"))
-    mixed = ledger.discover(table_id, STORE, objects("b.csv", "c.csv"))
+    first = ledger.discover("load", table_id, STORE, objects("a.csv", "b.csv"))
+    second = ledger.discover("load", table_id, STORE, objects("a.csv", "b.csv"))
+    mixed = ledger.discover("load", table_id, STORE, objects("b.csv", "c.csv"))
 
     assert len(first) == 2
     assert second == []
     assert len(mixed) == 1
-    assert ledger.discover(table_id, STORE, []) == []
+    assert ledger.discover("load", table_id, STORE, []) == []
     rows = db.execute(
         "SELECT key, version, etag, size, status FROM sluice.loads ORDER BY key"
     ).fetchall()
@@ -457,10 +487,10 @@ def test_discover_records_each_version_once(ledger: Ledger, db: Conn, table_id: 
 def test_a_newer_version_supersedes_a_waiting_older_one(
     ledger: Ledger, db: Conn, table_id: int
 ) -> None:
-    (old,) = ledger.discover(table_id, STORE, objects("a.csv", version="v1"))
-    (kept,) = ledger.discover(table_id, STORE, objects("b.csv", version="v1"))
+    (old,) = ledger.discover("load", table_id, STORE, objects("a.csv", version="v1"))
+    (kept,) = ledger.discover("load", table_id, STORE, objects("b.csv", version="v1"))
 
-    (new,) = ledger.discover(table_id, STORE, objects("a.csv", version="v2"))
+    (new,) = ledger.discover("load", table_id, STORE, objects("a.csv", version="v2"))
 
     assert status_of(db, old)[:3] == (
         "superseded",
@@ -470,33 +500,35 @@ def test_a_newer_version_supersedes_a_waiting_older_one(
     assert status_of(db, new)[0] == "ready"
     assert status_of(db, kept)[0] == "ready"
     # the superseded version is never discovered again as new
-    assert ledger.discover(table_id, STORE, objects("a.csv", version="v1")) == []
+    assert ledger.discover("load", table_id, STORE, objects("a.csv", version="v1")) == []
 
 
 def test_a_newer_version_supersedes_an_errored_one_keeping_its_error(
     ledger: Ledger, db: Conn, table_id: int, run_id: int
 ) -> None:
-    (old,) = ledger.discover(table_id, STORE, objects("a.csv", version="v1"))
+    (old,) = ledger.discover("load", table_id, STORE, objects("a.csv", version="v1"))
     claim = claim_one(ledger, table_id, run_id, "w1")
-    assert ledger.end_attempt(claim, owner="w1", status=Status.ERRORED, error="line 2: bad")
+    assert queue(ledger).end_attempt(
+        claim, LOAD, owner="w1", status=Status.ERRORED, error="line 2: bad"
+    )
 
-    (new,) = ledger.discover(table_id, STORE, objects("a.csv", version="v2"))
+    (new,) = ledger.discover("load", table_id, STORE, objects("a.csv", version="v2"))
 
     assert status_of(db, old)[:3] == ("superseded", 1, "line 2: bad")
     assert status_of(db, new)[0] == "ready"
-    assert ledger.retry_errored() == []  # nothing errored is left to retry
+    assert queue(ledger).retry(LOAD) == []  # nothing errored is left to retry
 
 
 def test_a_newer_version_leaves_loaded_and_running_loads_alone(
     ledger: Ledger, db: Conn, feed_ids: tuple[int, int], run_id: int
 ) -> None:
     table_id, target_id = feed_ids
-    (done,) = ledger.discover(table_id, STORE, objects("a.csv", version="v1"))
+    (done,) = ledger.discover("load", table_id, STORE, objects("a.csv", version="v1"))
     finish(ledger, claim_one(ledger, table_id, run_id, "w1"), "w1", target_id)
-    (running,) = ledger.discover(table_id, STORE, objects("b.csv", version="v1"))
+    (running,) = ledger.discover("load", table_id, STORE, objects("b.csv", version="v1"))
     claim_one(ledger, table_id, run_id, "w1")
 
-    ledger.discover(table_id, STORE, [*objects("a.csv", "b.csv", version="v2")])
+    ledger.discover("load", table_id, STORE, [*objects("a.csv", "b.csv", version="v2")])
 
     assert status_of(db, done)[0] == "loaded"
     assert status_of(db, running)[0] == "ingesting"
@@ -506,12 +538,10 @@ def test_the_same_key_in_another_feed_is_a_separate_load(
     ledger: Ledger, db: Conn, feed_ids: tuple[int, int]
 ) -> None:
     table_id, target_id = feed_ids
-    other = ledger.upsert_table(
-        name="other", target_id=target_id, source_url="/x", pattern=".*", options={}
-    )
-    (first,) = ledger.discover(table_id, STORE, objects("a.csv", version="v1"))
+    other = register(ledger, "other", target_id, "/x")
+    (first,) = ledger.discover("load", table_id, STORE, objects("a.csv", version="v1"))
 
-    assert len(ledger.discover(other, STORE, objects("a.csv", version="v2"))) == 1
+    assert len(ledger.discover("load", other, STORE, objects("a.csv", version="v2"))) == 1
     assert status_of(db, first)[0] == "ready"
 
 
@@ -522,15 +552,16 @@ def test_retry_errored_puts_errored_loads_back_to_ready(
     ledger: Ledger, db: Conn, feed_ids: tuple[int, int], run_id: int
 ) -> None:
     table_id, target_id = feed_ids
-    other = ledger.upsert_table(
-        name="other", target_id=target_id, source_url="/x", pattern=".*", options={}
+    other = register(ledger, "other", target_id, "/x")
+    bad_a, bad_b, fine = ledger.discover(
+        "load", table_id, STORE, objects("a.csv", "b.csv", "c.csv")
     )
-    bad_a, bad_b, fine = ledger.discover(table_id, STORE, objects("a.csv", "b.csv", "c.csv"))
-    (bad_other,) = ledger.discover(other, STORE, objects("z.csv"))
+    (bad_other,) = ledger.discover("load", other, STORE, objects("z.csv"))
     for feed in (table_id, table_id, other):
         claim = claim_one(ledger, feed, run_id, "w1")
-        assert ledger.end_attempt(
+        assert queue(ledger).end_attempt(
             claim,
+            LOAD,
             owner="w1",
             status=Status.ERRORED,
             error="line 3: bad value",
@@ -538,7 +569,7 @@ def test_retry_errored_puts_errored_loads_back_to_ready(
         )
     assert {status_of(db, i)[0] for i in (bad_a, bad_b, bad_other)} == {"errored"}
 
-    retried = ledger.retry_errored(table_names=["events"])
+    retried = queue(ledger).retry(LOAD, feed_names=["events"])
 
     assert sorted(retried) == [bad_a, bad_b]
     for load_id in (bad_a, bad_b):
@@ -548,10 +579,12 @@ def test_retry_errored_puts_errored_loads_back_to_ready(
         ).fetchone() == (None, None)
     assert status_of(db, fine)[0] == "ready"
     assert status_of(db, bad_other)[0] == "errored"
-    assert ledger.retry_errored(load_ids=[bad_a]) == []  # no longer errored
+    assert queue(ledger).retry(LOAD, unit_ids=[bad_a]) == []  # no longer errored
 
-    assert ledger.retry_errored() == [bad_other]
-    assert ledger.retry_errored() == []
-    again = ledger.claim([table_id], owner="w2", run_id=run_id, limit=10, lease_seconds=LEASE)
+    assert queue(ledger).retry(LOAD) == [bad_other]
+    assert queue(ledger).retry(LOAD) == []
+    again = queue(ledger).claim(
+        LOAD, [table_id], owner="w2", run_id=run_id, limit=10, lease_seconds=LEASE
+    )
     assert sorted(c.load_id for c in again) == [bad_a, bad_b, fine]
     assert {c.attempts for c in again} == {1}

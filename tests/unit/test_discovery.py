@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from sluice.discovery import list_matching, literal_prefix
 from sluice.recipes.glam.tables import PRODUCTS, Product, shard_name, shard_pattern
-from sluice.runtime.discovery import list_matching, literal_prefix
 from sluice.store import Store, locate
 
 #: The default pattern of a feed declared in a project file.

@@ -1,20 +1,24 @@
-"""The database: connections to the configured PostgreSQL, or to the embedded server.
+"""The database: pooled connections to the configured PostgreSQL, or to the embedded server.
 
-Only the repository classes (`sluice.ledger.repository`, `sluice.load.repository`) use the
+Only the repository classes (`sluice.ledger`, `sluice.load.repository`, `sluice.sync`) use the
 connections this module hands out; nothing above them imports the driver.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from sluice.config import Settings
 from sluice.db.embedded import EmbeddedServer
 from sluice.db.migrate import migrate
 from sluice.errors import ConfigError, DatabaseUnavailable
@@ -23,6 +27,19 @@ log = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 MIN_SERVER_VERSION = 150000  # NULLS NOT DISTINCT unique constraints
+
+
+@dataclass(frozen=True)
+class DatabaseOptions:
+    """Which database, and how many connections to keep."""
+
+    #: PostgreSQL URL; empty means "start the embedded server in `state_dir`".
+    url: str = ""
+    state_dir: Path = field(default_factory=lambda: Path(".sluice").resolve())
+    #: Connections the pool may open at once (workers, staging connections, the ledger).
+    pool_size: int = 12
+    #: Seconds to wait for a free pooled connection before failing as transient.
+    pool_timeout: float = 60.0
 
 
 def redact(url: str) -> str:
@@ -37,22 +54,32 @@ def redact(url: str) -> str:
 
 
 class Database:
-    """Hands out connections to one PostgreSQL database."""
+    """Hands out pooled connections to one PostgreSQL database."""
 
-    def __init__(self, url: str, *, embedded: EmbeddedServer | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        embedded: EmbeddedServer | None = None,
+        options: DatabaseOptions | None = None,
+    ) -> None:
         self.url = url
+        self.options = options or DatabaseOptions(url=url)
         self._embedded = embedded
+        self._pool: ConnectionPool[Connection] | None = None
+        self._pool_pid = 0
+        self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, settings: Settings, *, upgrade: bool = True) -> Database:
+    def open(cls, options: DatabaseOptions, *, upgrade: bool = True) -> Database:
         """Connect to the configured database (starting the embedded server if there is no
         URL), check it is usable and bring the ``sluice`` schema up to date."""
         embedded = None
-        url = settings.database_url
+        url = options.url
         if not url:
-            embedded = EmbeddedServer(settings.state_dir)
+            embedded = EmbeddedServer(options.state_dir)
             url = embedded.start()
-        db = cls(url, embedded=embedded)
+        db = cls(url, embedded=embedded, options=options)
         try:
             with db.connection(autocommit=True) as conn:
                 version = conn.info.server_version
@@ -79,21 +106,57 @@ class Database:
         return self._embedded is not None
 
     def connect(self, *, autocommit: bool = False) -> Connection:
-        """A new connection; the caller closes it."""
+        """A new connection outside the pool; the caller closes it."""
         try:
             return psycopg.connect(self.url, autocommit=autocommit, application_name="sluice")
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(
                 f"cannot connect to {self.display_url}: {str(exc).strip()}"
-            ) from None
+            ) from exc
 
     @contextmanager
     def connection(self, *, autocommit: bool = False) -> Iterator[Connection]:
-        conn = self.connect(autocommit=autocommit)
+        """A pooled connection for the block; on leaving it, an open transaction is committed
+        (rolled back on an exception) and the connection goes back to the pool."""
+        pool = self._current_pool()
         try:
+            ctx = pool.connection(timeout=self.options.pool_timeout)
+            conn = ctx.__enter__()
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(
+                f"no free connection to {self.display_url} within "
+                f"{self.options.pool_timeout:.0f} s ({self.options.pool_size} in use)"
+            ) from exc
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(
+                f"cannot connect to {self.display_url}: {str(exc).strip()}"
+            ) from exc
+        try:
+            conn.autocommit = autocommit
             yield conn
-        finally:
-            conn.close()
+        except BaseException as exc:
+            ctx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        else:
+            ctx.__exit__(None, None, None)
+
+    def _current_pool(self) -> ConnectionPool[Connection]:
+        """This process's pool: a forked child (a worker process) opens its own."""
+        with self._lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ConnectionPool(
+                    self.url,
+                    min_size=1,
+                    max_size=max(self.options.pool_size, 2),
+                    kwargs={"application_name": "sluice"},
+                    reset=_reset,
+                    check=ConnectionPool.check_connection,
+                    name="sluice",
+                    open=False,
+                )
+                self._pool.open(wait=False)
+                self._pool_pid = os.getpid()
+            return self._pool
 
     def read_only_query(self, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run a user's query in a read-only transaction; return column names and rows."""
@@ -104,9 +167,13 @@ class Database:
                 columns = [c.name for c in cur.description or ()]
                 return columns, cur.fetchall() if cur.description else []
         except psycopg.Error as exc:
-            raise ConfigError(f"query failed: {str(exc).strip()}") from None
+            raise ConfigError(f"query failed: {str(exc).strip()}") from exc
 
     def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None and self._pool_pid == os.getpid():
+            pool.close()
         if self._embedded is not None:
             self._embedded.stop()
             self._embedded = None
@@ -116,3 +183,10 @@ class Database:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _reset(conn: Connection) -> None:
+    """A connection back in the pool forgets what its last user set for the session."""
+    conn.autocommit = True
+    conn.execute("RESET ALL")
+    conn.autocommit = False

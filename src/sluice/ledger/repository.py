@@ -1,8 +1,7 @@
-"""The ledger repository: one method per ledger operation, each running one named query.
+"""The ledger repository: registration, discovery, runs, targets and what status reads.
 
-A `Ledger` wraps one connection. Most operations run on a worker's long-lived *ledger
-connection* (autocommit); `finish_load` runs on the data connection inside the load's
-transaction, so the rows and the status change commit together.
+A `Ledger` wraps one connection; each method runs one named query. The work queue's claims,
+leases and outcomes are `sluice.ledger.queue.WorkQueue`, on the same queries file.
 """
 
 from __future__ import annotations
@@ -12,96 +11,45 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 
-from sluice.db import Connection
-from sluice.db.errors import classify
-from sluice.db.queries import load as load_queries
-from sluice.errors import IllegalTransition, LeaseLost
+from sluice.ledger.base import Repository
+from sluice.ledger.queue import Lane
+from sluice.ledger.records import (
+    Discovered,
+    FeedRow,
+    LeasedUnit,
+    RunCounts,
+    Unit,
+    UnitRecord,
+)
 from sluice.ledger.states import Status, check
 
-Q = load_queries("sluice.ledger", "queries.sql")
+
+@dataclass(frozen=True)
+class FeedRegistration:
+    """What registering a feed writes to ``sluice.feeds``."""
+
+    name: str
+    kind: str
+    target_id: int | None
+    source_url: str
+    pattern: str
+    options: dict[str, Any]
+    schedule: str = "60s"
+    max_active: int | None = None
+    ordered: bool = False
 
 
 @dataclass(frozen=True)
-class Discovered:
-    """One object version seen in a listing."""
-
-    key: str
-    version: str
-    etag: str | None
-    size: int
-    modified: datetime | None
+class DueFeed:
+    id: int
+    name: str
+    schedule: str
 
 
-@dataclass(frozen=True)
-class Claim:
-    """A load a worker owns until it finishes or its lease expires."""
-
-    load_id: int
-    table_id: int
-    store: str
-    key: str
-    version: str
-    etag: str | None
-    size: int
-    attempts: int
-
-    @property
-    def uri(self) -> str:
-        return f"{self.store.rstrip('/')}/{self.key}"
-
-
-@dataclass(frozen=True)
-class Counts:
-    """Rows of one load (or a sum of loads)."""
-
-    rows_in: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    #: Rows a replacing load took the place of.
-    deleted: int = 0
-
-    @property
-    def changed(self) -> bool:
-        return self.inserted > 0 or self.updated > 0 or self.deleted > 0
-
-    def __add__(self, other: Counts) -> Counts:
-        return Counts(
-            self.rows_in + other.rows_in,
-            self.inserted + other.inserted,
-            self.updated + other.updated,
-            self.unchanged + other.unchanged,
-            self.rejected + other.rejected,
-            self.deleted + other.deleted,
-        )
-
-
-class Ledger:
+class Ledger(Repository):
     """Ledger operations on one connection."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    def _one(self, name: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        return self._run(name, params).fetchone()
-
-    def _all(self, name: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        return self._run(name, params or {}).fetchall()
-
-    def _run(self, name: str, params: dict[str, Any]) -> psycopg.Cursor[tuple[Any, ...]]:
-        try:
-            return self.conn.execute(Q[name], params)
-        except psycopg.errors.CheckViolation as exc:
-            # The loads_transition trigger: a status change the state machine refuses.
-            raise IllegalTransition(
-                f"ledger query {name}: {exc.diag.message_primary or exc}"
-            ) from None
-        except psycopg.Error as exc:
-            raise classify(exc, f"ledger query {name}") from None
 
     # -- registration -------------------------------------------------------------------
 
@@ -112,46 +60,80 @@ class Ledger:
         assert row is not None
         return int(row[0])
 
-    def upsert_table(
-        self, *, name: str, target_id: int, source_url: str, pattern: str, options: dict[str, Any]
+    def register_feed(self, feed: FeedRegistration) -> tuple[int, bool]:
+        """Insert or update a feed; return its id and whether it is active (registering a
+        paused feed again does not resume it)."""
+        params = dict(feed.__dict__)
+        params["options"] = Jsonb(feed.options)
+        row = self._one("upsert_feed", params)
+        assert row is not None
+        return int(row[0]), bool(row[1])
+
+    def feeds(
+        self, *, names: Sequence[str] | None = None, ids: Sequence[int] | None = None
+    ) -> list[FeedRow]:
+        rows = self._dicts(
+            "feed_rows",
+            {"names": list(names) if names else None, "ids": list(ids) if ids else None},
+        )
+        return [FeedRow.from_row(row) for row in rows]
+
+    def set_active(self, name: str, active: bool) -> bool:
+        """Pause or resume a feed; False if there is no feed of that name."""
+        return self._one("set_active", {"name": name, "active": active}) is not None
+
+    def due_feeds(self, feed_ids: Iterable[int]) -> list[DueFeed]:
+        """Lock the feeds among `feed_ids` whose scan is due (call in a transaction, then
+        `plan_scan` each)."""
+        return [
+            DueFeed(int(i), str(n), str(s))
+            for i, n, s in self._all("due_feeds", {"ids": list(feed_ids)})
+        ]
+
+    def plan_scan(self, feed_id: int, at: datetime) -> None:
+        self._run("plan_scan", {"feed_id": feed_id, "next_scan_at": at})
+
+    def scanned(self, feed_id: int, error: str | None) -> None:
+        self._run("scanned", {"feed_id": feed_id, "error": error})
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def start_run(
+        self, command: str, owner: str, *, kind: str = "import", units: str = "loads"
     ) -> int:
+        self._all("abandon_dead_runs")
         row = self._one(
-            "upsert_table",
-            {
-                "name": name,
-                "kind": "postgres",
-                "target_id": target_id,
-                "source_url": source_url,
-                "pattern": pattern,
-                "options": Jsonb(options),
-            },
+            "start_run", {"command": command, "owner": owner, "kind": kind, "units": units}
         )
         assert row is not None
         return int(row[0])
 
-    # -- runs -----------------------------------------------------------------------------
+    def adopt_run(self, run_id: int) -> None:
+        self._run("adopt_run", {"run_id": run_id})
 
-    def start_run(self, command: str, owner: str) -> int:
-        self._all("abandon_dead_runs")
-        row = self._one("start_run", {"command": command, "owner": owner})
-        assert row is not None
-        return int(row[0])
+    def update_run(self, run_id: int, counts: RunCounts) -> None:
+        self._run("update_run", {"run_id": run_id, **_run_params(counts)})
 
-    def finish_run(self, run_id: int, *, status: str, stats: dict[str, Any]) -> None:
-        params = {"run_id": run_id, "status": status, **stats}
-        params["hooks"] = Jsonb(stats.get("hooks", []))
-        self._run("finish_run", params)
+    def finish_run(self, run_id: int, *, status: str, counts: RunCounts, error: str | None) -> None:
+        self._run(
+            "finish_run",
+            {"run_id": run_id, "status": status, "error": error, **_run_params(counts)},
+        )
 
-    # -- discovery and claims ---------------------------------------------------------------
+    # -- discovery --------------------------------------------------------------------------
 
-    def discover(self, table_id: int, store: str, objects: Sequence[Discovered]) -> list[int]:
-        """Record new object versions; return the ids of loads created now."""
+    def discover(
+        self, kind: str, feed_id: int, store: str, objects: Sequence[Discovered]
+    ) -> list[int]:
+        """Record new unit versions; return the ids of the units created now. A new version
+        supersedes the older versions of its key still waiting or errored."""
         if not objects:
             return []
         rows = self._all(
             "discover",
             {
-                "table_id": table_id,
+                "kind": kind,
+                "feed_id": feed_id,
                 "store": store,
                 "keys": [o.key for o in objects],
                 "versions": [o.version for o in objects],
@@ -167,135 +149,27 @@ class Ledger:
             self._all("supersede_older", {"new_ids": new_ids})
         return new_ids
 
-    def reclaim_expired(self, table_ids: Iterable[int], max_attempts: int) -> int:
-        check(Status.INGESTING, Status.READY)
-        check(Status.INGESTING, Status.ERRORED)
-        rows = self._all(
-            "reclaim_expired", {"table_ids": list(table_ids), "max_attempts": max_attempts}
-        )
-        return len(rows)
-
-    def claim(
-        self, table_ids: Iterable[int], *, owner: str, run_id: int, limit: int, lease_seconds: int
-    ) -> list[Claim]:
-        check(Status.READY, Status.INGESTING)
-        rows = self._all(
-            "claim",
-            {
-                "table_ids": list(table_ids),
-                "owner": owner,
-                "run_id": run_id,
-                "limit": limit,
-                "lease_seconds": lease_seconds,
-            },
-        )
-        return [Claim(*row) for row in rows]
-
-    def next_retry_in(self, table_ids: Iterable[int]) -> float | None:
-        row = self._one("next_retry_in", {"table_ids": list(table_ids)})
-        return None if row is None or row[0] is None else float(row[0])
-
-    def heartbeat(self, owner: str, lease_seconds: int) -> set[int]:
-        """Renew every lease `owner` holds; return the loads it still owns."""
-        rows = self._all("heartbeat", {"owner": owner, "lease_seconds": lease_seconds})
-        return {int(r[0]) for r in rows}
-
-    def progress(self, load_id: int, owner: str, bytes_read: int, rows_in: int) -> None:
-        self._run(
-            "progress",
-            {"load_id": load_id, "owner": owner, "bytes_read": bytes_read, "rows_in": rows_in},
-        )
-
-    def key_loaded_before(self, claim: Claim) -> bool:
+    def key_loaded_before(self, unit: Unit) -> bool:
+        """Whether another version of the unit's object was loaded into its target before."""
         row = self._one(
             "key_loaded_before",
             {
-                "table_id": claim.table_id,
-                "store": claim.store,
-                "key": claim.key,
-                "load_id": claim.load_id,
+                "feed_id": unit.feed_id,
+                "kind": unit.kind,
+                "store": unit.store,
+                "key": unit.key,
+                "unit_id": unit.id,
             },
         )
         return bool(row and row[0])
 
-    # -- outcomes ---------------------------------------------------------------------------
-
-    def finish_load(
-        self,
-        claim: Claim,
-        *,
-        owner: str,
-        status: Status,
-        counts: Counts,
-        bytes_read: int,
-        target_id: int,
-        rejects_key: str | None = None,
-    ) -> None:
-        """Mark the load done; call inside the data transaction, before its commit."""
-        check(Status.INGESTING, status)
+    def pending(self, lane: Lane, feed_ids: Iterable[int]) -> int:
+        """Units of `feed_ids` not through `lane` yet: waiting, backing off or in hand."""
         row = self._one(
-            "finish_load",
-            {
-                "load_id": claim.load_id,
-                "owner": owner,
-                "status": status.value,
-                "rows_in": counts.rows_in,
-                "inserted": counts.inserted,
-                "updated": counts.updated,
-                "unchanged": counts.unchanged,
-                "rejected": counts.rejected,
-                "deleted": counts.deleted,
-                "bytes_read": bytes_read,
-                "rejects_key": rejects_key,
-            },
+            "pending_units",
+            {"feed_ids": list(feed_ids), "kind": lane.kind, "statuses": lane.blocking},
         )
-        if row is None:
-            raise LeaseLost(
-                f"load {claim.load_id} ({claim.uri}) is no longer owned by {owner}: its lease "
-                "expired and another worker took it; this attempt is rolled back"
-            )
-        if counts.changed:
-            self._run("bump_target", {"target_id": target_id})
-
-    def end_attempt(
-        self,
-        claim: Claim,
-        *,
-        owner: str,
-        status: Status,
-        error: str,
-        detail: dict[str, Any] | None = None,
-        delay_seconds: float = 0.0,
-        bytes_read: int = 0,
-    ) -> bool:
-        """Record a failed or abandoned attempt; False if the lease was already lost."""
-        check(Status.INGESTING, status)
-        row = self._one(
-            "end_attempt",
-            {
-                "load_id": claim.load_id,
-                "owner": owner,
-                "status": status.value,
-                "error": error,
-                "error_detail": Jsonb(detail) if detail else None,
-                "delay_seconds": delay_seconds,
-                "bytes_read": bytes_read,
-            },
-        )
-        return row is not None
-
-    def retry_errored(
-        self, *, table_names: Sequence[str] | None = None, load_ids: Sequence[int] | None = None
-    ) -> list[int]:
-        check(Status.ERRORED, Status.READY)
-        rows = self._all(
-            "retry_errored",
-            {
-                "table_names": list(table_names) if table_names else None,
-                "load_ids": list(load_ids) if load_ids else None,
-            },
-        )
-        return [int(r[0]) for r in rows]
+        return int(row[0]) if row else 0
 
     # -- serving views ----------------------------------------------------------------------
 
@@ -314,17 +188,51 @@ class Ledger:
     def recent_errors(self, limit: int = 10) -> list[tuple[Any, ...]]:
         return self._all("recent_errors", {"limit": limit})
 
-    def recent_runs(self, limit: int = 5) -> list[tuple[Any, ...]]:
-        return self._all("recent_runs", {"limit": limit})
+    def leased_units(self) -> list[LeasedUnit]:
+        return [LeasedUnit.from_row(row) for row in self._dicts("leased_units")]
+
+    def recent_runs(self, limit: int = 5) -> list[dict[str, Any]]:
+        return self._dicts("recent_runs", {"limit": limit})
 
     def targets_overview(self) -> list[tuple[Any, ...]]:
         return self._all("targets_overview")
 
-    def load_by_id(self, load_id: int) -> tuple[Any, ...] | None:
-        return self._one("load_by_id", {"load_id": load_id})
+    def feeds_overview(self, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        return self._dicts("feeds_overview", {"names": list(names) if names else None})
+
+    def unit(self, unit_id: int) -> UnitRecord | None:
+        rows = self._dicts("unit_by_id", {"unit_id": unit_id})
+        return UnitRecord.from_row(rows[0]) if rows else None
+
+    def units(
+        self, kind: str, *, feed: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[UnitRecord]:
+        rows = self._dicts(
+            "list_units", {"kind": kind, "feed": feed, "status": status, "limit": limit}
+        )
+        return [UnitRecord.from_row(row) for row in rows]
 
     def loads_of_run(self, run_id: int) -> list[tuple[Any, ...]]:
         return self._all("loads_of_run", {"run_id": run_id})
 
     def staging_leftovers(self) -> list[str]:
         return [str(r[0]) for r in self._all("staging_leftovers")]
+
+
+def _run_params(counts: RunCounts) -> dict[str, Any]:
+    rows = counts.rows
+    return {
+        "discovered": counts.discovered,
+        "claimed": counts.claimed,
+        "loaded": counts.done,
+        "errored": counts.errored,
+        "retried": counts.retried,
+        "rows_in": rows.rows_in,
+        "inserted": rows.inserted,
+        "updated": rows.updated,
+        "unchanged": rows.unchanged,
+        "rejected": rows.rejected,
+        "deleted": rows.deleted,
+        "hooks": Jsonb(counts.hooks),
+        "counts": Jsonb(counts.details),
+    }

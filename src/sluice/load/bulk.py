@@ -20,20 +20,18 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from sluice import faults
-from sluice.config import LoadOptions
 from sluice.db import Connection, Database
 from sluice.errors import BadInputError
 from sluice.formats.csv import Chunk, chunks, record_line, without_header
 from sluice.formats.streams import Meter, prefetch
-from sluice.ledger.repository import Claim, Counts, Ledger
-from sluice.ledger.states import Status
+from sluice.ledger.records import Counts, Unit
+from sluice.ledger.steps import ProgressSink
 from sluice.load.rejects import Reject, rejects_key, render, rescue
-from sluice.load.repository import KeyExists, TargetRepository
+from sluice.load.repository import KeyExists, TargetRepository, drop_staging_table
 from sluice.load.spec import Feed
 from sluice.load.timing import Phases
 from sluice.store import Store, gunzip
@@ -41,18 +39,26 @@ from sluice.store import Store, gunzip
 log = logging.getLogger(__name__)
 
 
-class ProgressSink(Protocol):
-    """Receives progress of one load: bytes read from the store so far, lines loaded."""
+@dataclass(frozen=True)
+class BulkOptions:
+    """How the bulk path reads and stages an object."""
 
-    def advance(self, load_id: int, bytes_read: int, lines: int) -> None: ...
+    #: Connections that COPY into staging at once when a file is staged before its merge.
+    stage_parallelism: int = 2
+    #: Bytes per COPY chunk on the staged path (also the unit of rescue for bad rows).
+    chunk_bytes: int = 8 << 20
 
 
 @dataclass(frozen=True)
 class LoadJob:
-    claim: Claim
+    """One claimed object version to load into its feed's target."""
+
+    claim: Unit
     feed: Feed
-    target_id: int
     store: Store
+    #: Whether another version of the object was loaded into the target before (then its
+    #: rows most likely update existing keys, and the direct path would only fail).
+    loaded_before: Callable[[], bool] = lambda: False
 
 
 @dataclass
@@ -73,37 +79,26 @@ class _Staged:
 
 
 class BulkLoader:
-    """Runs loads for one worker identity (`owner`)."""
+    """Loads objects into their targets; the caller owns the transaction and the ledger."""
 
-    def __init__(self, db: Database, options: LoadOptions, owner: str) -> None:
+    def __init__(self, db: Database, options: BulkOptions) -> None:
         self.db = db
         self.options = options
-        self.owner = owner
         # Feeds whose new objects turned out to update existing keys: stage them directly.
         self._prefer_staged: set[int] = set()
 
-    def load(self, job: LoadJob, sink: ProgressSink) -> LoadResult:
-        """Load `job` and commit it with its ledger row; raise on failure (nothing committed)."""
+    def load(
+        self, job: LoadJob, conn: Connection, sink: ProgressSink, staging: list[str]
+    ) -> LoadResult:
+        """Load `job` inside the open transaction of `conn`; raise on failure (the caller
+        rolls back, and nothing of the load is left). The staging tables it creates are
+        named in `staging`: the caller drops them with `drop_staging` once the transaction
+        has ended (the transaction holds them until then)."""
         meter = Meter()
         repo = TargetRepository(job.feed.table)
-        staging_names: list[str] = []
-        try:
-            with self.db.connection() as conn, conn.transaction():
-                result = self._attempt(job, conn, repo, meter, sink, staging_names)
-                self._check_rows(job, result)
-                Ledger(conn).finish_load(
-                    job.claim,
-                    owner=self.owner,
-                    status=Status.LOADED,
-                    counts=result.counts,
-                    bytes_read=result.bytes_read,
-                    target_id=job.target_id,
-                    rejects_key=result.rejects_key,
-                )
-                faults.pause("commit")
-            return result
-        finally:
-            self._drop_staging(repo, staging_names)
+        result = self._attempt(job, conn, repo, meter, sink, staging)
+        self._check_rows(job, result)
+        return result
 
     def _attempt(
         self,
@@ -121,7 +116,7 @@ class BulkLoader:
                     return self._direct(job, conn, repo, meter, sink)
             except KeyExists:
                 log.info("%s updates existing keys; merging it through staging", job.claim.uri)
-                self._prefer_staged.add(job.claim.table_id)
+                self._prefer_staged.add(job.claim.feed_id)
             except BadInputError as exc:
                 log.info("%s: %s; re-reading it chunk by chunk", job.claim.uri, exc.reason)
             meter.reset()
@@ -131,11 +126,11 @@ class BulkLoader:
         spec = job.feed.table
         if spec.mode != "upsert":
             return True
-        if job.claim.table_id in self._prefer_staged:
+        if job.claim.feed_id in self._prefer_staged:
             return False
         if repo.is_empty(conn):
             return True
-        return not Ledger(conn).key_loaded_before(job.claim)
+        return not job.loaded_before()
 
     def _direct(
         self,
@@ -155,7 +150,7 @@ class BulkLoader:
             nonlocal lines, pieces
             lines += piece.count(b"\n")
             pieces += 1
-            sink.advance(job.claim.load_id, meter.total, lines)
+            sink.advance(job.claim.id, meter.total, lines)
             if pieces == 1:
                 faults.pause("copy")
 
@@ -178,7 +173,7 @@ class BulkLoader:
         staging_names: list[str],
     ) -> LoadResult:
         spec = job.feed.table
-        name = f"load_{job.claim.load_id}_{job.claim.attempts}"
+        name = f"load_{job.claim.id}_{job.claim.attempts}"
         with self.db.connection(autocommit=True) as admin:
             repo.create_staging(admin, name)
         staging_names.append(name)
@@ -197,7 +192,7 @@ class BulkLoader:
                 inserted = repo.insert_from_staging(conn, name)
         key = None
         if staged.rejects:
-            key = rejects_key(job.claim.key, job.claim.load_id)
+            key = rejects_key(job.claim.key, job.claim.id)
             job.store.put(key, render(staged.rejects))
         rejected = len(staged.rejects)
         counts = Counts(
@@ -228,7 +223,7 @@ class BulkLoader:
                             with state.lock:
                                 lines[0] += chunk.newlines
                                 done = lines[0]
-                            sink.advance(job.claim.load_id, meter.total, done)
+                            sink.advance(job.claim.id, meter.total, done)
             except BaseException as exc:
                 with state.lock:
                     state.errors.append(exc)
@@ -351,13 +346,14 @@ class BulkLoader:
                 line=1,
             )
 
-    def _drop_staging(self, repo: TargetRepository, names: list[str]) -> None:
+    def drop_staging(self, names: list[str]) -> None:
+        """Drop staging tables of a load whose transaction has ended."""
         if not names:
             return
         try:
             with self.db.connection(autocommit=True) as admin:
                 for name in names:
-                    repo.drop_staging(admin, name)
+                    drop_staging_table(admin, name)
         except Exception as exc:  # leftovers are swept at the next run's start
             log.warning("could not drop staging tables %s: %s", names, exc)
 

@@ -254,8 +254,15 @@ class TargetRepository:
         times faster than the concurrent diff, which inserts row by row — and only makes
         readers of the empty view wait for it."""
         started = time.perf_counter()
+        assert self.spec.serving is not None
+        view = f"{self.spec.schema}.{self.spec.serving.name}"
         try:
             with conn.transaction():
+                # Refreshes of one view take turns: two that both found it empty would each
+                # hold it shared and wait for the other to let go to fill it (a deadlock).
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_NAMESPACE, view]
+                )
                 row = conn.execute(st.view_is_empty(self.spec)).fetchone()
                 empty = bool(row and row[0])
                 concurrently = not (empty and self._fill(conn))

@@ -8,9 +8,10 @@ recipe wrote them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from sluice import schedule
 from sluice.errors import ConfigError
 
 WriteMode = Literal["append", "upsert", "replace"]
@@ -211,17 +212,59 @@ class TableSpec:
             "serving_view": self.serving.name if self.serving else None,
         }
 
+    def declaration(self) -> dict[str, Any]:
+        """The whole declaration as plain data; `from_declaration` rebuilds it exactly, so
+        that a worker on another machine loads a feed as it was registered."""
+        return asdict(self)
+
+    @classmethod
+    def from_declaration(cls, data: dict[str, Any]) -> TableSpec:
+        try:
+            serving = data.get("serving")
+            return cls(
+                **{
+                    **data,
+                    "columns": tuple(Column(**c) for c in data["columns"]),
+                    "constants": tuple(Column(**c) for c in data.get("constants", ())),
+                    "key": tuple(data.get("key", ())),
+                    "values": tuple(data.get("values", ())),
+                    "format": CsvFormat(**data.get("format", {})),
+                    "serving": None
+                    if serving is None
+                    else ServingView(
+                        name=serving["name"],
+                        indexes=tuple(
+                            Index(
+                                columns=tuple(ix["columns"]),
+                                unique=ix["unique"],
+                                method=ix["method"],
+                            )
+                            for ix in serving["indexes"]
+                        ),
+                    ),
+                }
+            )
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"a registered table declaration is incomplete: {exc}") from exc
+
 
 @dataclass(frozen=True)
 class Feed:
-    """A registered source for one target: where objects are, which keys match, and the
-    constant column values its loads carry. Registered in ``sluice.tables``."""
+    """A registered source for one target: where objects are, which keys match, the
+    constant column values its loads carry, and when and how its work is done. Registered in
+    ``sluice.feeds``."""
 
     name: str
     table: TableSpec
     source: str
     pattern: str
     constants: dict[str, str] = field(default_factory=dict)
+    #: How often the source is scanned: an interval ("30s", "5m") or a cron expression.
+    schedule: str = schedule.DEFAULT
+    #: Units processed one at a time, in key order (change-tracking files need this).
+    ordered: bool = False
+    #: At most this many units of the feed in hand at once (None: no limit).
+    max_active: int | None = None
 
     def __post_init__(self) -> None:
         if not self.name or any(ch.isspace() for ch in self.name):
@@ -236,3 +279,49 @@ class Feed:
                 f"feed {self.name!r}: constants {sorted(self.constants)} do not match the "
                 f"table's constant columns {sorted(declared)}"
             )
+        try:
+            schedule.parse(self.schedule)
+        except ConfigError as exc:
+            raise ConfigError(f"feed {self.name!r}: {exc}") from None
+        if self.max_active is not None and not 1 <= self.max_active <= MAX_ACTIVE:
+            raise ConfigError(
+                f"feed {self.name!r}: max_active must be within 1..{MAX_ACTIVE}, "
+                f"got {self.max_active}"
+            )
+
+    def options(self) -> dict[str, Any]:
+        """What ``sluice.feeds.options`` keeps of the feed beyond its own columns."""
+        return {"constants": dict(self.constants), "table": self.table.declaration()}
+
+    @classmethod
+    def from_registration(
+        cls,
+        *,
+        name: str,
+        source: str,
+        pattern: str,
+        options: dict[str, Any],
+        schedule_text: str,
+        ordered: bool,
+        max_active: int | None,
+    ) -> Feed:
+        """Rebuild a feed from its row in ``sluice.feeds``."""
+        if "table" not in options or "columns" not in options["table"]:
+            raise ConfigError(
+                f"feed {name!r} was registered by an older sluice without its declaration; "
+                "run the command that declares it once more"
+            )
+        return cls(
+            name=name,
+            table=TableSpec.from_declaration(options["table"]),
+            source=source,
+            pattern=pattern,
+            constants=dict(options.get("constants", {})),
+            schedule=schedule_text,
+            ordered=ordered,
+            max_active=max_active,
+        )
+
+
+#: The largest per-feed concurrency limit.
+MAX_ACTIVE = 1000

@@ -108,9 +108,9 @@ class LogProgress(_Tracking):
             )
 
     def finish(self, load_id: int, summary: str) -> None:
+        # The runner logs the outcome of every unit itself.
         super().finish(load_id, summary)
         self._last.pop(load_id, None)
-        log.info("load %d: %s", load_id, summary)
 
 
 class BarProgress(_Tracking):

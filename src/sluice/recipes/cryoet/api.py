@@ -15,13 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from sluice.api import Engine
-from sluice.config import S3Options
 from sluice.errors import ConfigError, SluiceError
 from sluice.recipes.cryoet.tree import TREE
-from sluice.store import Store, locate
+from sluice.runtime.record import record_sync
+from sluice.store import S3Options, Store, locate
 from sluice.sync import BucketView, Item, Pass, ScopeReport, Syncer, SyncError, SyncReport
 from sluice.sync.finders import dig
-from sluice.sync.runs import recorded
 
 DEFAULT_HTTPS_PREFIX = "https://files.cryoetdataportal.cziscience.com"
 DEPOSITIONS = "depositions_metadata"
@@ -115,7 +114,7 @@ def load(
         + [f"--deposition-id {d}" for d in deposition_ids]
         + [f"--filter-dataset {d}" for d in filter_datasets]
     )
-    return recorded(engine.db, command, sync)
+    return record_sync(engine.db, command, sync)
 
 
 def _sync(

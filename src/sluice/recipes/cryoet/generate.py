@@ -13,8 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sluice.config import S3Options
-from sluice.store import Store, locate
+from sluice.store import S3Options, Store, locate
 
 DATES = {
     "deposition_date": "2024-01-02",

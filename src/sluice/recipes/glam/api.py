@@ -12,7 +12,7 @@ from sluice.api import Engine
 from sluice.recipes.glam.generate import GenerateReport, generate
 from sluice.recipes.glam.tables import Product, feed
 from sluice.runtime.progress import Progress
-from sluice.runtime.runner import RunReport
+from sluice.runtime.report import RunReport
 
 __all__ = ["GenerateReport", "generate", "import_aggregates"]
 

@@ -20,10 +20,9 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
-from sluice.config import S3Options
 from sluice.errors import ConfigError
 from sluice.recipes.glam.tables import GLEAN_APPS, PRODUCTS, Product, check_channel, shard_name
-from sluice.store import Store, locate
+from sluice.store import S3Options, Store, locate
 
 _POOL = 512  # distinct payloads per histogram size: varied rows without per-row JSON work
 _BATCH = 4096  # rows joined per write

@@ -1,0 +1,217 @@
+"""The PostgreSQL load flow: feeds of object versions loaded into one target table each.
+
+It plugs into the runtime like every flow: it registers its feeds on the ledger, scans a
+feed's source for new object versions (units of kind ``load``), gives the runner its step
+(`LoadStep`: COPY and merge, committed with the unit's move to ``loaded``), and after the
+units of a target are done refreshes the target's serving view.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sluice.db import Connection, Database
+from sluice.discovery import list_matching
+from sluice.errors import ConfigError, SluiceError
+from sluice.ledger.queue import LOAD
+from sluice.ledger.records import Discovered, FeedRow, Unit
+from sluice.ledger.repository import FeedRegistration, Ledger
+from sluice.ledger.steps import Outcome, ProgressSink
+from sluice.load.bulk import BulkLoader, BulkOptions, LoadJob
+from sluice.load.repository import TargetRepository, drop_staging_table
+from sluice.load.spec import Feed
+from sluice.store import S3Options, Store, locate
+
+log = logging.getLogger(__name__)
+
+#: The kind of the feeds of this flow in ``sluice.feeds``.
+KIND = "postgres"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A registered feed, ready to scan and load."""
+
+    feed_id: int
+    feed: Feed
+    target_id: int
+    store: Store
+    prefix: str
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one scan of a feed found."""
+
+    feed: str
+    matched: int
+    new: int
+
+
+class PostgresFlow:
+    """Registration, scans, the load step and serving-view refreshes of table feeds."""
+
+    kind = KIND
+
+    def __init__(self, db: Database, *, bulk: BulkOptions, s3: S3Options) -> None:
+        self.db = db
+        self.s3 = s3
+        self.step = LoadStep(self, BulkLoader(db, bulk))
+        self._sources: dict[int, Source] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def steps(self) -> tuple[LoadStep]:
+        return (self.step,)
+
+    def name_of(self, feed_id: int) -> str:
+        with self._lock:
+            source = self._sources.get(feed_id)
+        return source.feed.name if source else f"feed {feed_id}"
+
+    # -- feeds ------------------------------------------------------------------------------
+
+    def register(self, ledger: Ledger, feed: Feed) -> Source:
+        """Create the feed's target (table, serving view) if missing, and record the target
+        and the feed on the ledger."""
+        spec = feed.table
+        TargetRepository(spec).ensure(ledger.conn)
+        view = f"{spec.schema}.{spec.serving.name}" if spec.serving else None
+        target_id = ledger.upsert_target(f"{spec.schema}.{spec.name}", spec.to_json(), view)
+        feed_id, active = ledger.register_feed(
+            FeedRegistration(
+                name=feed.name,
+                kind=KIND,
+                target_id=target_id,
+                source_url=feed.source,
+                pattern=feed.pattern,
+                options=feed.options(),
+                schedule=feed.schedule,
+                max_active=feed.max_active,
+                ordered=feed.ordered,
+            )
+        )
+        return self._keep(feed_id, feed, target_id, active)
+
+    def source(self, ledger: Ledger, feed_id: int) -> Source:
+        """The feed `feed_id`, as registered here or, failing that, as the ledger has it
+        (a worker loading units of a feed another process registered)."""
+        with self._lock:
+            known = self._sources.get(feed_id)
+        if known is not None:
+            return known
+        rows = ledger.feeds(ids=[feed_id])
+        if not rows:
+            raise ConfigError(f"feed {feed_id} is not registered")
+        return self.adopt(rows[0])
+
+    def adopt(self, row: FeedRow) -> Source:
+        """A feed from its ledger row."""
+        if row.kind != KIND or row.target_id is None:
+            raise ConfigError(f"feed {row.name!r} is a {row.kind!r} feed, not a table feed")
+        feed = Feed.from_registration(
+            name=row.name,
+            source=row.source_url,
+            pattern=row.pattern,
+            options=row.options,
+            schedule_text=row.schedule,
+            ordered=row.ordered,
+            max_active=row.max_active,
+        )
+        return self._keep(row.id, feed, row.target_id, row.active)
+
+    def _keep(self, feed_id: int, feed: Feed, target_id: int, active: bool) -> Source:
+        store, prefix = locate(feed.source, self.s3)
+        source = Source(feed_id, feed, target_id, store, prefix, active)
+        with self._lock:
+            self._sources[feed_id] = source
+        return source
+
+    def scan(self, ledger: Ledger, source: Source) -> Scan:
+        """List the feed's source and record the object versions not seen before."""
+        found = list_matching(source.store, source.prefix, source.feed.pattern)
+        objects = [Discovered(o.key, o.version, o.etag, o.size, o.modified) for o in found]
+        new = ledger.discover(LOAD.kind, source.feed_id, source.store.url, objects)
+        log.info("%s: %d objects match, %d new", source.feed.name, len(found), len(new))
+        return Scan(source.feed.name, len(found), len(new))
+
+    # -- after the loads ----------------------------------------------------------------------
+
+    def sweep(self, ledger: Ledger) -> None:
+        """Drop the staging tables of attempts no live worker is on (a worker that died)."""
+        leftovers = ledger.staging_leftovers()
+        if not leftovers:
+            return
+        with self.db.connection(autocommit=True) as admin:
+            for name in leftovers:
+                log.info("dropping leftover staging table sluice_staging.%s", name)
+                drop_staging_table(admin, name)
+
+    def drained(self, ledger: Ledger, sources: Iterable[Source]) -> list[Source]:
+        """The sources none of whose units is waiting or in hand."""
+        return [s for s in sources if ledger.pending(LOAD, [s.feed_id]) == 0]
+
+    def after(self, ledger: Ledger, sources: Sequence[Source]) -> list[dict[str, Any]]:
+        """Refresh the serving view of every target of `sources` that some load changed since
+        its last refresh (in this run, or in one that died before refreshing)."""
+        specs = {s.target_id: s.feed.table for s in sources}
+        hooks: list[dict[str, Any]] = []
+        for target_id, name, view, seq in ledger.stale_targets(specs):
+            hook: dict[str, Any] = {"kind": "refresh", "target": name, "view": view}
+            try:
+                with self.db.connection(autocommit=True) as conn:
+                    seconds, concurrently = TargetRepository(specs[target_id]).refresh_view(conn)
+                hook["seconds"] = round(seconds, 3)
+                hook["concurrently"] = concurrently
+                ledger.mark_refreshed(target_id, seq)
+                hook["status"] = "ok"
+                how = "concurrently" if concurrently else "(first fill)"
+                log.info("refreshed %s %s in %.2f s", view, how, hook["seconds"])
+            except SluiceError as exc:
+                hook.update(status="error", error=str(exc))
+                log.error("refreshing %s failed: %s", view, exc)
+            hooks.append(hook)
+        return hooks
+
+
+class LoadStep:
+    """The step of the lane ``load``: one object version into its feed's target table."""
+
+    lane = LOAD
+
+    def __init__(self, flow: PostgresFlow, loader: BulkLoader) -> None:
+        self.flow = flow
+        self.loader = loader
+        self._staging: dict[int, list[str]] = {}
+        self._lock = threading.Lock()
+
+    def label(self, unit: Unit) -> str:
+        return self.flow.name_of(unit.feed_id)
+
+    def run(self, unit: Unit, tx: Connection, progress: ProgressSink) -> Outcome:
+        ledger = Ledger(tx)
+        source = self.flow.source(ledger, unit.feed_id)
+        job = LoadJob(
+            unit, source.feed, source.store, loaded_before=lambda: ledger.key_loaded_before(unit)
+        )
+        with self._lock:
+            staging = self._staging.setdefault(unit.id, [])
+        result = self.loader.load(job, tx, progress, staging)
+        return Outcome(
+            counts=result.counts,
+            bytes_read=result.bytes_read,
+            path=result.path,
+            rejects_key=result.rejects_key,
+            phases=dict(result.phases),
+        )
+
+    def ended(self, unit: Unit) -> None:
+        """The unit's transaction is over: drop its staging tables."""
+        with self._lock:
+            staging = self._staging.pop(unit.id, [])
+        self.loader.drop_staging(staging)

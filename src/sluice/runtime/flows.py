@@ -1,0 +1,72 @@
+"""What a flow gives the runtime: how its feeds are scanned into units, the steps that work
+those units, and what runs once a feed's units are done.
+
+The PostgreSQL load flow (`sluice.load.flow.PostgresFlow`) is the first; Incoming routing,
+exports and submission queues plug in the same way, each with its own feed kind and lanes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from sluice.ledger.records import FeedRow
+from sluice.ledger.repository import Ledger
+from sluice.ledger.steps import Step
+
+
+class Source(Protocol):
+    """A registered feed as its flow works it."""
+
+    @property
+    def feed_id(self) -> int: ...
+
+    @property
+    def active(self) -> bool: ...
+
+
+class ScanResult(Protocol):
+    @property
+    def matched(self) -> int: ...
+
+    @property
+    def new(self) -> int: ...
+
+
+class Flow(Protocol):
+    """One kind of feed and the work it makes."""
+
+    @property
+    def kind(self) -> str:
+        """The feeds of this flow in ``sluice.feeds`` have this kind."""
+        ...
+
+    @property
+    def steps(self) -> Sequence[Step]:
+        """The steps working the units of this flow's feeds."""
+        ...
+
+    def adopt(self, row: FeedRow) -> Source:
+        """A feed registered on the ledger (by this process or another)."""
+        ...
+
+    def source(self, ledger: Ledger, feed_id: int) -> Source:
+        """The feed `feed_id`, adopted from the ledger if this process does not know it."""
+        ...
+
+    def scan(self, ledger: Ledger, source: Any) -> ScanResult:
+        """Record the feed's units not seen before."""
+        ...
+
+    def sweep(self, ledger: Ledger) -> None:
+        """Clean up after workers that died (leftover staging tables, say)."""
+        ...
+
+    def drained(self, ledger: Ledger, sources: Sequence[Any]) -> list[Any]:
+        """The sources with no unit waiting or in hand."""
+        ...
+
+    def after(self, ledger: Ledger, sources: Sequence[Any]) -> list[dict[str, Any]]:
+        """Post-load hooks for sources whose units are done (serving-view refreshes);
+        one report per hook run."""
+        ...
