@@ -21,6 +21,11 @@ benchmarks:
           store requests, SQL statements and times.
           Options: --runs N [N ...], --change FRACTION, --no-s3, --database NAME.
 
+  runtime 16 GLAM shards (1M rows) loaded with 1 and 2 workers, as threads of 'sluice run'
+          and as Celery worker processes (Redis broker, SLUICE_BROKER_URL or 127.0.0.1:6379);
+          and one scheduler tick over 1,000 and 10,000 objects already loaded: seconds and
+          SQL statements. Options: --rows N, --shards N, --known N [N ...], --no-celery.
+
 Needs SLUICE_DATABASE_URL (a PostgreSQL >= 15 server on which the role may create databases)
 and the project's virtual environment. 'python -m bench NAME --help' shows a benchmark's options.
 """
@@ -38,7 +43,17 @@ def _cryoet(argv: list[str]) -> int:
     return cryoet.main(argv)
 
 
-BENCHMARKS: dict[str, Callable[[list[str]], int]] = {"glam": _glam, "cryoet": _cryoet}
+def _runtime(argv: list[str]) -> int:
+    from bench import runtime
+
+    return runtime.main(argv)
+
+
+BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
+    "glam": _glam,
+    "cryoet": _cryoet,
+    "runtime": _runtime,
+}
 
 
 def main(argv: list[str]) -> int:

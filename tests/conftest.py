@@ -4,4 +4,9 @@ fresh database per test cloned from a migrated template, and an S3-compatible se
 Fixture modules are plugins, one per concern.
 """
 
-pytest_plugins = ["tests.fixtures.fix_db", "tests.fixtures.fix_s3", "tests.fixtures.fix_env"]
+pytest_plugins = [
+    "tests.fixtures.fix_db",
+    "tests.fixtures.fix_s3",
+    "tests.fixtures.fix_env",
+    "tests.fixtures.fix_redis",
+]

@@ -68,8 +68,9 @@ class Settings:
     load: LoadOptions = field(default_factory=LoadOptions)
     #: Feeds declared in the project file, by name.
     feeds: Mapping[str, Feed] = field(default_factory=dict)
-    #: The Celery broker (``sluice worker``, ``sluice scheduler``).
+    #: The Celery broker (``sluice worker``, ``sluice scheduler``) and the queue on it.
     broker_url: str = DEFAULT_BROKER
+    broker_queue: str = "sluice"
 
     @property
     def database(self) -> DatabaseOptions:
@@ -143,7 +144,7 @@ def _from_data(
     _only_keys(data, {"project", "database", "s3", "load", "broker", "feeds"}, where)
     project = _section(data, "project", where)
     broker = _section(data, "broker", where)
-    _only_keys(broker, {"url"}, f"{where} [broker]")
+    _only_keys(broker, {"url", "queue"}, f"{where} [broker]")
     database = _section(data, "database", where)
     s3 = _section(data, "s3", where)
     load = _section(data, "load", where)
@@ -199,6 +200,7 @@ def _from_data(
         load=load_options,
         feeds=feeds,
         broker_url=broker_url,
+        broker_queue=env.get("SLUICE_QUEUE") or _get(broker, "queue", str, "sluice", where),
     )
 
 

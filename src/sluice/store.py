@@ -11,7 +11,6 @@ is `StoreUnavailable` (transient).
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +27,8 @@ from obstore.exceptions import (
 from obstore.store import GCSStore, LocalStore, S3Store
 
 from sluice import faults
-from sluice.errors import BadInputError, ConfigError, ObjectGone, StoreUnavailable, TerminalError
+from sluice.errors import ConfigError, ObjectGone, StoreUnavailable, TerminalError
+from sluice.formats.compression import gunzip
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore
@@ -276,44 +276,6 @@ def _s3(bucket: str, options: S3Options) -> Store:
         client["allow_http"] = options.endpoint_url.startswith("http://")
     backend = S3Store(bucket, config=config, client_options=client)  # type: ignore[arg-type]
     return Store(f"s3://{bucket}", backend)
-
-
-def gunzip(chunks: Iterable[bytes], name: str) -> Iterator[bytes]:
-    """Decompress a gzip stream chunk by chunk; a truncated or corrupt stream is bad input."""
-    inflater = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header, largest window
-    seen = 0
-    lines = 0
-    for chunk in chunks:
-        seen += len(chunk)
-        try:
-            out = inflater.decompress(chunk)
-        except zlib.error as exc:
-            raise BadInputError(
-                f"corrupt gzip data after {seen} compressed bytes ({exc})",
-                obj=name,
-                line=lines + 1,
-            ) from None
-        if out:
-            lines += out.count(b"\n")
-            yield out
-        while inflater.eof and inflater.unused_data:
-            # A gzip file may hold several members back to back.
-            rest = inflater.unused_data
-            inflater = zlib.decompressobj(wbits=47)
-            out = inflater.decompress(rest)
-            if out:
-                lines += out.count(b"\n")
-                yield out
-    if not inflater.eof:
-        raise BadInputError(
-            f"gzip stream is truncated: it ends after {seen} compressed bytes without its "
-            "end-of-stream marker",
-            obj=name,
-            line=lines + 1,
-        )
-    tail = inflater.flush()
-    if tail:
-        yield tail
 
 
 def _classify(exc: Exception, where: str) -> Exception:

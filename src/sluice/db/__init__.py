@@ -169,6 +169,24 @@ class Database:
         except psycopg.Error as exc:
             raise ConfigError(f"query failed: {str(exc).strip()}") from exc
 
+    @contextmanager
+    def stream_query(
+        self, query: str, *, batch: int = 2000
+    ) -> Iterator[tuple[list[str], Iterator[list[tuple[Any, ...]]]]]:
+        """Run a user's query in a read-only transaction and stream its rows in batches
+        (a server-side cursor: memory stays bounded whatever the result's size); yields the
+        column names and an iterator of row batches."""
+        try:
+            with self.connection() as conn, conn.transaction():
+                conn.execute("SET TRANSACTION READ ONLY")
+                with conn.cursor(name="sluice_sql") as cur:
+                    cur.itersize = batch
+                    cur.execute(query)  # the user's own read-only query
+                    columns = [c.name for c in cur.description or ()]
+                    yield columns, _batches(cur, batch)
+        except psycopg.Error as exc:
+            raise ConfigError(f"query failed: {str(exc).strip()}") from exc
+
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
@@ -183,6 +201,16 @@ class Database:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _batches(
+    cur: psycopg.ServerCursor[tuple[Any, ...]], size: int
+) -> Iterator[list[tuple[Any, ...]]]:
+    try:
+        while rows := cur.fetchmany(size):
+            yield rows
+    except psycopg.Error as exc:
+        raise ConfigError(f"query failed: {str(exc).strip()}") from exc
 
 
 def _reset(conn: Connection) -> None:

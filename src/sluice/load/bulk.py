@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from sluice import faults
 from sluice.db import Connection, Database
 from sluice.errors import BadInputError
+from sluice.formats.compression import gunzip
 from sluice.formats.csv import Chunk, chunks, record_line, without_header
 from sluice.formats.streams import Meter, prefetch
 from sluice.ledger.records import Counts, Unit
@@ -34,7 +35,7 @@ from sluice.load.rejects import Reject, rejects_key, render, rescue
 from sluice.load.repository import KeyExists, TargetRepository, drop_staging_table
 from sluice.load.spec import Feed
 from sluice.load.timing import Phases
-from sluice.store import Store, gunzip
+from sluice.store import Store
 
 log = logging.getLogger(__name__)
 

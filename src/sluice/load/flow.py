@@ -152,6 +152,13 @@ class PostgresFlow:
                 log.info("dropping leftover staging table sluice_staging.%s", name)
                 drop_staging_table(admin, name)
 
+    def needs_after(self, ledger: Ledger, sources: Sequence[Source]) -> list[Source]:
+        """The sources whose target changed since its serving view was last refreshed."""
+        stale = {
+            target_id for target_id, *_ in ledger.stale_targets({s.target_id for s in sources})
+        }
+        return [s for s in sources if s.target_id in stale]
+
     def drained(self, ledger: Ledger, sources: Iterable[Source]) -> list[Source]:
         """The sources none of whose units is waiting or in hand."""
         return [s for s in sources if ledger.pending(LOAD, [s.feed_id]) == 0]

@@ -62,6 +62,10 @@ class Flow(Protocol):
         """Clean up after workers that died (leftover staging tables, say)."""
         ...
 
+    def needs_after(self, ledger: Ledger, sources: Sequence[Any]) -> list[Any]:
+        """The sources whose post-load hooks have something to do (a stale serving view)."""
+        ...
+
     def drained(self, ledger: Ledger, sources: Sequence[Any]) -> list[Any]:
         """The sources with no unit waiting or in hand."""
         ...

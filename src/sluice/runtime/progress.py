@@ -1,6 +1,8 @@
 """Progress of long commands: bars on a terminal, plain log lines otherwise.
 
-Both report, per object, the bytes read from the store and the lines loaded so far.
+Both report, per object, the bytes read from the store and the lines loaded so far. The outcome
+of each object is not theirs to print: the runner logs one line per unit (logger
+``sluice.progress``), which the command's log handler prints above the bars.
 """
 
 from __future__ import annotations
@@ -114,13 +116,15 @@ class LogProgress(_Tracking):
 
 
 class BarProgress(_Tracking):
-    """A live bar per object on a terminal."""
+    """A live bar per object while it loads, on a terminal; a finished object's bar makes way
+    for the runner's log line about it. Pass the console the log handler prints on, so that
+    log lines appear above the bars instead of through them."""
 
     def __init__(self, console: Console) -> None:
         super().__init__()
         self._console = console
         self._bars = RichBar(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # object keys are not markup
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -146,19 +150,19 @@ class BarProgress(_Tracking):
         super().finish(load_id, summary)
         task = self._tasks.pop(load_id, None)
         if task is not None:
-            self._bars.update(task, completed=self._bars.tasks[task].total)
-            self._bars.console.print(f"  load {load_id}: {summary}")
+            self._bars.remove_task(task)
 
     def close(self) -> None:
         self._bars.stop()
 
 
-def make_progress(show: bool | None = None) -> Progress:
-    """Bars when stderr is a terminal (or `show` is True), log lines otherwise."""
+def make_progress(show: bool | None = None, console: Console | None = None) -> Progress:
+    """Bars when stderr is a terminal (or `show` is True), on `console` (by default a new
+    console on stderr); log lines otherwise."""
     if show is None:
         show = sys.stderr.isatty()
     if show:
-        return BarProgress(Console(stderr=True))
+        return BarProgress(console or Console(stderr=True))
     return LogProgress()
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -71,10 +72,12 @@ class Runner:
         self.options = options
         self.progress = progress or Progress()
         self.on_unit = on_unit or (lambda report: None)
-        self._active: dict[int, Connection] = {}
+        self._active: dict[int, tuple[Unit, Step, Connection]] = {}
         self._lock = threading.Lock()
         #: Set when the process is stopping at once: work in hand is cancelled and released.
         self.interrupted = threading.Event()
+        #: Set when the worker threads are given up on (stuck past their cancellation).
+        self.abandoned = threading.Event()
 
     @property
     def owner(self) -> str:
@@ -95,11 +98,6 @@ class Runner:
         threads, with leases renewed meanwhile. `once`: return when nothing is left to
         claim (or only units retried too late); otherwise keep waiting for work (woken by
         `wake`) until `stop` is set."""
-        beat = threading.Event()
-        heartbeat = threading.Thread(
-            target=self._heartbeat, args=(beat,), name="sluice-heartbeat", daemon=True
-        )
-        heartbeat.start()
         threads = [
             threading.Thread(
                 target=self._worker,
@@ -109,12 +107,24 @@ class Runner:
             )
             for i in range(self.options.workers)
         ]
-        try:
+        with self.leases():
             for thread in threads:
                 thread.start()
             for thread in threads:
-                while thread.is_alive():
+                while thread.is_alive() and not self.abandoned.is_set():
                     thread.join(0.2)  # a signal interrupts a timed join, not a bare one
+
+    @contextmanager
+    def leases(self) -> Iterator[None]:
+        """Renew the leases this runner holds (and write the run's counts) while the block
+        runs, in a heartbeat thread."""
+        beat = threading.Event()
+        heartbeat = threading.Thread(
+            target=self._heartbeat, args=(beat,), name="sluice-heartbeat", daemon=True
+        )
+        heartbeat.start()
+        try:
+            yield
         finally:
             beat.set()
             heartbeat.join(5)
@@ -137,8 +147,7 @@ class Runner:
                     return
                 continue
             if found is not None:
-                step, unit = found
-                self.on_unit(self.process(step, unit))
+                self.process(*found)
                 continue
             if once:
                 wait = self._retry_wait(steps, feed_ids())
@@ -257,12 +266,13 @@ class Runner:
             summary(report),
             extra={"unit": _unit_fields(report), "run_id": self.session.run_id},
         )
+        self.on_unit(report)
         return report
 
     def _attempt(self, step: Step, unit: Unit) -> Any:
         with self.db.connection() as tx:
             with self._lock:
-                self._active[unit.id] = tx
+                self._active[unit.id] = (unit, step, tx)
             try:
                 with tx.transaction():
                     outcome = step.run(unit, tx, self.progress)
@@ -333,13 +343,30 @@ class Runner:
         the queue); return how many units were in hand."""
         self.interrupted.set()
         with self._lock:
-            active = list(self._active.values())
+            active = [tx for _, _, tx in self._active.values()]
         for conn in active:
             try:
                 conn.cancel_safe(timeout=5)
             except Exception as exc:  # the lease expires anyway
                 log.warning("could not cancel a statement: %s", exc)
         return len(active)
+
+    def abandon(self) -> int:
+        """Give up on worker threads that did not stop after `cancel` (stuck outside the
+        database): return their units to the queue from here, and stop waiting for them."""
+        with self._lock:
+            stuck = [(unit, step) for unit, step, _ in self._active.values()]
+        for unit, step in stuck:
+            message = "the worker was stopped before it finished; returned to the queue"
+            self._end(
+                unit,
+                step,
+                LoadReport(unit.id, step.label(unit), unit.key, ""),
+                step.lane.ready,
+                message,
+            )
+        self.abandoned.set()
+        return len(stuck)
 
 
 def _unit_fields(report: LoadReport) -> dict[str, Any]:

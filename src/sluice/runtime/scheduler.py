@@ -98,7 +98,9 @@ class LocalDispatch:
         """Worker threads poll the queue themselves."""
 
     def after(self, flow: Flow, sources: Sequence[Any]) -> None:
-        hooks = flow.after(self.session.ledger(), flow.drained(self.session.ledger(), sources))
+        ledger = self.session.ledger()
+        ready = flow.drained(ledger, flow.needs_after(ledger, sources))
+        hooks = flow.after(ledger, ready) if ready else []
         if hooks:
             self.tally.hooks(hooks)
 

@@ -32,6 +32,9 @@ from sluice.runtime.session import LedgerSession
 
 log = logging.getLogger(__name__)
 
+#: Seconds cancelled work gets to notice it was cancelled before its units are released.
+CANCEL_WAIT = 5.0
+
 
 def run_feeds(
     db: Database,
@@ -243,13 +246,16 @@ class Service:
 
         def guard() -> None:
             stop.wait()
-            if not done.wait(self.options.grace_seconds):
-                cancelled[0] = runner.cancel()
-                log.warning(
-                    "grace period of %.0f s over: %d unit(s) cancelled and returned to the queue",
-                    self.options.grace_seconds,
-                    cancelled[0],
-                )
+            if done.wait(self.options.grace_seconds):
+                return
+            cancelled[0] = runner.cancel()
+            log.warning(
+                "grace period of %.0f s over: %d unit(s) cancelled and returned to the queue",
+                self.options.grace_seconds,
+                cancelled[0],
+            )
+            if not done.wait(CANCEL_WAIT):
+                runner.abandon()
 
         threading.Thread(target=guard, name="sluice-grace", daemon=True).start()
         steps = [step for flow in self.flows for step in flow.steps]
