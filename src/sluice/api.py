@@ -22,6 +22,7 @@ from sluice.errors import ConfigError
 from sluice.ledger.queue import LOAD, WorkQueue
 from sluice.ledger.records import UnitRecord
 from sluice.ledger.repository import Ledger
+from sluice.ledger.states import Status
 from sluice.load.flow import PostgresFlow
 from sluice.load.spec import Feed
 from sluice.runtime.progress import Progress
@@ -30,6 +31,9 @@ from sluice.runtime.service import Service, ServiceOptions, ServiceReport, run_f
 from sluice.status import FeedEntry, StatusReport, read_feeds, read_status
 
 log = logging.getLogger(__name__)
+
+#: What a retry of loads named by id requeues.
+BY_ID = (Status.ERRORED, Status.SUPERSEDED)
 
 
 def init_project(directory: Path | None = None, *, force: bool = False) -> Path:
@@ -155,8 +159,11 @@ class Engine:
     def retry(
         self, *, feeds: Sequence[str] | None = None, load_ids: Sequence[int] | None = None
     ) -> list[int]:
-        """Put errored loads back in the queue (after the input was fixed); return their ids.
-        A load id that does not exist, or a feed that is not registered, is an error."""
+        """Put loads back in the queue; return their ids. Named by id, any load that is not
+        loaded nor in hand (errored, or superseded: its object vanished, say) is requeued; by
+        feed, its errored loads (requeuing superseded versions wholesale could load old
+        versions over newer ones). A load id that does not exist, or a feed that is not
+        registered, is an error."""
         with self.db.connection(autocommit=True) as conn:
             ledger = Ledger(conn)
             for feed in feeds or ():
@@ -165,7 +172,10 @@ class Engine:
                 found = ledger.unit(load_id)
                 if found is None or found.kind != LOAD.kind:
                     raise ConfigError(f"there is no load {load_id}")
-            return WorkQueue(conn).retry(LOAD, feed_names=feeds, unit_ids=load_ids)
+            statuses = BY_ID if load_ids else (Status.ERRORED,)
+            return WorkQueue(conn).retry(
+                LOAD, feed_names=feeds, unit_ids=load_ids, statuses=statuses
+            )
 
     def feeds_overview(self, names: Sequence[str] | None = None) -> list[FeedEntry]:
         """Every registered feed: its schedule, limits, last scan and units per state."""

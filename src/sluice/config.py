@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sluice import schedule
-from sluice.db import DatabaseOptions
+from sluice.db import DatabaseOptions, check_url
 from sluice.errors import ConfigError
 from sluice.load.bulk import BulkOptions
 from sluice.load.spec import (
@@ -135,6 +135,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start : exc.start + 1]
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start} is {bad!r})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
 
 
 def _from_data(
@@ -162,6 +167,8 @@ def _from_data(
     if not state_path.is_absolute():
         state_path = (root / state_path).resolve()
     url = env.get("SLUICE_DATABASE_URL") or _get(database, "url", str, "", where)
+    if url:
+        check_url(url)
 
     s3_options = S3Options(
         endpoint_url=env.get("SLUICE_S3_ENDPOINT_URL") or _get(s3, "endpoint_url", str, "", where),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from sluice.patterns import compile_pattern
 from sluice.store import ObjectInfo, Store
 
 _META = set(".^$*+?{}[]()|")
@@ -49,7 +50,7 @@ def literal_prefix(pattern: str) -> str:
 
 def list_matching(store: Store, prefix: str, pattern: str) -> list[ObjectInfo]:
     """Objects below `prefix` whose remaining key fully matches `pattern`, sorted by key."""
-    regex = re.compile(pattern)
+    regex = compile_pattern(pattern)
     base = prefix if not prefix or prefix.endswith("/") else prefix + "/"
     wanted = base + literal_prefix(pattern)
     folder = wanted[: wanted.rfind("/") + 1]

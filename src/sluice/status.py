@@ -131,6 +131,7 @@ class StatusReport:
 
 def read_status(ledger: Ledger, *, errors: int = 10, runs: int = 5) -> StatusReport:
     report = StatusReport()
+    ledger.abandon_dead_runs()  # a run whose process died is not shown as running
     for feed, status, count in ledger.load_counts():
         report.loads.setdefault(str(feed), {})[str(status)] = int(count)
     report.leased = ledger.leased_units()

@@ -10,15 +10,19 @@ is `StoreUnavailable` (transient).
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 
 import obstore
 from obstore.exceptions import (
+    InvalidPathError,
     NotFoundError,
     PermissionDeniedError,
     PreconditionError,
@@ -27,8 +31,9 @@ from obstore.exceptions import (
 from obstore.store import GCSStore, LocalStore, S3Store
 
 from sluice import faults
-from sluice.errors import ConfigError, ObjectGone, StoreUnavailable, TerminalError
+from sluice.errors import BadInputError, ConfigError, ObjectGone, StoreUnavailable, TerminalError
 from sluice.formats.compression import gunzip
+from sluice.text import redact_secrets, visible
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore
@@ -42,6 +47,8 @@ class S3Options:
     endpoint_url: str = ""
     region: str = "us-east-1"
 
+
+log = logging.getLogger(__name__)
 
 #: Bytes asked from the store per read; large enough to keep COPY fed, small enough for memory.
 READ_CHUNK = 1 << 20
@@ -114,25 +121,45 @@ class Store:
         return f"Store({self.url!r})"
 
     def uri(self, key: str) -> str:
-        """The full URL of `key`, used in messages."""
-        return f"{self.url.rstrip('/')}/{key}"
+        """The full URL of `key`, for messages (invisible characters escaped)."""
+        return visible(f"{self.url.rstrip('/')}/{key}")
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object below `prefix` (whole path segments), with size, etag and modified time."""
         self.requests.lists += 1
         count = 0
         try:
-            for batch in obstore.list(self._backend, prefix=prefix or None):
-                for meta in batch:
+            if self._local_root is not None:
+                for info in local_listing(self._local_root, prefix):
                     count += 1
-                    yield ObjectInfo.from_meta(meta)
+                    yield info
+                return
+            for info in self._remote_listing(prefix):
+                count += 1
+                yield info
         except FileNotFoundError:
             return  # a local folder that does not exist yet holds no objects
         except Exception as exc:
-            raise _classify(exc, self.uri(prefix)) from None
+            raise _classify(exc, self.uri(prefix)) from exc
         finally:
             self.requests.listed += count
             self.requests.pages += max(1, -(-count // LIST_PAGE))
+
+    def _remote_listing(self, prefix: str) -> Iterator[ObjectInfo]:
+        try:
+            for batch in obstore.list(self._backend, prefix=prefix or None):
+                for meta in batch:
+                    yield ObjectInfo.from_meta(meta)
+        except InvalidPathError as exc:
+            # The library parses a whole listing page at once and cannot skip the key (nor
+            # resume after it): the feed fails, naming the key, and the other feeds go on.
+            bad = unlistable_key(exc)
+            shown = f"'{visible(bad)}'" if bad is not None else "a key"
+            raise StoreUnavailable(
+                f"{self.uri(prefix)}: the listing holds {shown}, a key with a character the "
+                "object-store library cannot handle (a control character, an empty or '..' "
+                "segment); rename or move that object"
+            ) from exc
 
     def list_dirs(self, prefix: str = "") -> tuple[str, ...]:
         """The sub-folders directly below `prefix` (one delimited listing), as full prefixes
@@ -149,10 +176,37 @@ class Store:
 
     def head(self, key: str) -> ObjectInfo:
         self.requests.heads += 1
+        if self._local_root is not None:
+            return self._head_local(key)
         try:
             return ObjectInfo.from_meta(obstore.head(self._backend, key))
         except Exception as exc:
-            raise _classify(exc, self.uri(key)) from None
+            raise _classify(exc, self.uri(key)) from exc
+
+    def _head_local(self, key: str) -> ObjectInfo:
+        assert self._local_root is not None
+        path = self._inside(key)
+        try:
+            return local_info(key, path.stat())
+        except FileNotFoundError:
+            raise ObjectGone(
+                f"{self.uri(key)} does not exist (deleted since it was listed?)"
+            ) from None
+        except OSError as exc:
+            raise StoreUnavailable(f"{self.uri(key)}: {exc.strerror or exc}") from exc
+
+    def _inside(self, key: str) -> Path:
+        """The file of `key`, refused if it (or a link on its way) leads out of the root."""
+        assert self._local_root is not None
+        path = self._local_root / key
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self._local_root.resolve()):
+            raise BadInputError(
+                "is a link to a file outside the bucket's folder; sluice does not follow "
+                "links out of a local bucket",
+                obj=self.uri(key),
+            )
+        return path
 
     def read(
         self, key: str, *, etag: str | None = None, chunk_size: int = READ_CHUNK
@@ -183,8 +237,9 @@ class Store:
             raise ObjectGone(
                 f"{self.uri(key)} changed since it was listed (a newer version replaced it)"
             )
+        path = self._inside(key)
         try:
-            with (self._local_root / key).open("rb") as fh:
+            with path.open("rb") as fh:
                 before = os.fstat(fh.fileno())
                 while piece := fh.read(chunk_size):
                     yield piece
@@ -231,6 +286,67 @@ class Store:
             raise _classify(exc, self.uri(key)) from None
 
 
+_BAD_PATH = re.compile(r'path: "((?:[^"\\]|\\.)*)"')
+_RUST_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'"}
+
+
+def unlistable_key(exc: Exception) -> str | None:
+    """The key an invalid-path error of the object-store library is about (it quotes the key
+    as a Rust string in its debug text), or None."""
+    match = _BAD_PATH.search(str(exc))
+    if match is None:
+        return None
+    text, out, i = match.group(1), [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch != "\\":
+            out.append(ch)
+            i += 1
+        elif text.startswith("u{", i + 1):
+            end = text.index("}", i)
+            out.append(chr(int(text[i + 3 : end], 16)))
+            i = end + 1
+        else:
+            out.append(_RUST_ESCAPES.get(text[i + 1], text[i + 1]))
+            i += 2
+    return "".join(out).lstrip("/")
+
+
+def local_listing(root: Path, prefix: str = "") -> Iterator[ObjectInfo]:
+    """The files below `prefix` of a local folder, sorted, as `ObjectInfo` (the same etag as
+    the object-store library gives local files). Any name is listed as it is — a key with a tab
+    or a newline is its own object's problem, not the listing's. Links to files inside the
+    folder are listed; links out of it, and links to folders, are not followed."""
+    base = root / prefix if prefix else root
+    if not base.is_dir():
+        if base.exists() or base.is_symlink():
+            return
+        raise FileNotFoundError(base)
+    top = root.resolve()
+    for folder, subfolders, files in os.walk(base, followlinks=False):
+        subfolders.sort()
+        for name in sorted(files):
+            path = Path(folder) / name
+            key = path.relative_to(root).as_posix()
+            if path.is_symlink() and not path.resolve().is_relative_to(top):
+                log.warning("skipping %s: a link out of the bucket's folder", visible(key))
+                continue
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # removed meanwhile, or a dangling link
+            if not S_ISREG(stat.st_mode):
+                continue
+            yield local_info(key, stat)
+
+
+def local_info(key: str, stat: os.stat_result) -> ObjectInfo:
+    micros = stat.st_mtime_ns // 1000
+    etag = f'"{stat.st_ino:x}-{micros:x}-{stat.st_size:x}"'
+    modified = datetime.fromtimestamp(micros / 1e6, tz=UTC).replace(microsecond=micros % 1_000_000)
+    return ObjectInfo(key=key, size=stat.st_size, etag=etag, modified=modified)
+
+
 def locate(url: str, s3: S3Options | None = None, *, create: bool = False) -> tuple[Store, str]:
     """Split a location into the store that holds it and the key prefix inside that store.
 
@@ -251,7 +367,10 @@ def locate(url: str, s3: S3Options | None = None, *, create: bool = False) -> tu
         raise ConfigError(f"unsupported store URL {url!r}: use a folder, s3:// or gs://")
     path = Path(url[7:] if url.startswith("file://") else url).expanduser().resolve()
     if create:
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{url}: cannot create this folder: {exc.strerror or exc}") from None
     elif not path.is_dir():
         reason = "is not a folder" if path.exists() else "does not exist"
         raise ConfigError(f"{url}: {reason}")
@@ -282,7 +401,8 @@ def _classify(exc: Exception, where: str) -> Exception:
     """Turn a store exception into a sluice error, keeping only the first line of its text."""
     if isinstance(exc, TerminalError | StoreUnavailable):
         return exc
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = redact_secrets(str(exc).strip())
+    first_line = text.splitlines()[0] if text else type(exc).__name__
     if isinstance(exc, PreconditionError):
         return ObjectGone(f"{where} changed since it was listed (a newer version replaced it)")
     if isinstance(exc, NotFoundError | FileNotFoundError):

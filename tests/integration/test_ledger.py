@@ -499,7 +499,16 @@ def test_a_newer_version_supersedes_a_waiting_older_one(
     )
     assert status_of(db, new)[0] == "ready"
     assert status_of(db, kept)[0] == "ready"
-    # the superseded version is never discovered again as new
+    # a listing that shows the old version again (the object reverted to it) brings it back,
+    # and it is the newer waiting version that no longer matters
+    assert ledger.discover("load", table_id, STORE, objects("a.csv", version="v1")) == [old]
+    assert status_of(db, old)[:3] == ("ready", 0, None)
+    assert status_of(db, new)[:3] == (
+        "superseded",
+        0,
+        f"a newer version of the object was discovered (load {old})",
+    )
+    # the same listing again changes nothing
     assert ledger.discover("load", table_id, STORE, objects("a.csv", version="v1")) == []
 
 
@@ -532,6 +541,43 @@ def test_a_newer_version_leaves_loaded_and_running_loads_alone(
 
     assert status_of(db, done)[0] == "loaded"
     assert status_of(db, running)[0] == "ingesting"
+
+
+def test_a_version_that_vanished_and_came_back_is_loaded_again(
+    ledger: Ledger, db: Conn, feed_ids: tuple[int, int], run_id: int
+) -> None:
+    table_id, _ = feed_ids
+    (load_id,) = ledger.discover("load", table_id, STORE, objects("a.csv"))
+    claim = claim_one(ledger, table_id, run_id, "w1")
+    # the object was deleted while it was being read
+    assert queue(ledger).end_attempt(
+        claim, LOAD, owner="w1", status=Status.SUPERSEDED, error="a.csv does not exist"
+    )
+
+    # it is uploaded again, byte for byte: same etag, same version
+    assert ledger.discover("load", table_id, STORE, objects("a.csv")) == [load_id]
+
+    assert status_of(db, load_id) == ("ready", 0, None, None)
+    again = claim_one(ledger, table_id, run_id, "w2")
+    assert (again.id, again.attempts) == (load_id, 1)
+
+
+def test_retry_by_id_requeues_a_superseded_version(
+    ledger: Ledger, db: Conn, table_id: int, run_id: int
+) -> None:
+    (load_id,) = ledger.discover("load", table_id, STORE, objects("a.csv"))
+    claim = claim_one(ledger, table_id, run_id, "w1")
+    assert queue(ledger).end_attempt(
+        claim, LOAD, owner="w1", status=Status.SUPERSEDED, error="gone"
+    )
+    assert queue(ledger).retry(LOAD, feed_names=["events"]) == []  # errored only, by feed
+
+    retried = queue(ledger).retry(
+        LOAD, unit_ids=[load_id], statuses=(Status.ERRORED, Status.SUPERSEDED)
+    )
+
+    assert retried == [load_id]
+    assert status_of(db, load_id) == ("ready", 0, None, None)
 
 
 def test_the_same_key_in_another_feed_is_a_separate_load(

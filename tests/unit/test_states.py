@@ -38,6 +38,7 @@ DOCUMENTED_EDGES = [
     ("ready_for_ingesting", "ingesting"),
     ("ready_for_ingesting", "ready_for_erroring"),
     ("ready_for_ingesting", "superseded"),
+    ("superseded", "ready"),
 ]
 
 
@@ -115,7 +116,12 @@ def test_every_pair_outside_the_table_is_refused() -> None:
             "superseded",
             "ingesting",
             "a load cannot go from 'superseded' to 'ingesting'; from 'superseded' it may go "
-            "to nothing (final)",
+            "to ready",
+        ),
+        (
+            "loaded",
+            "ready",
+            "a load cannot go from 'loaded' to 'ready'; from 'loaded' it may go to nothing (final)",
         ),
     ],
 )
@@ -135,7 +141,7 @@ def test_a_status_cannot_move_to_itself() -> None:
 
 
 def test_final_statuses_have_no_exits() -> None:
-    assert {S.LOADED, S.ARCHIVED, S.SUPERSEDED, S.SKIPPED} == FINAL
+    assert {S.LOADED, S.ARCHIVED, S.SKIPPED} == FINAL
     for final in FINAL:
         assert TRANSITIONS[final] == frozenset()
         assert not any(src == final.value for src, _ in edges())
@@ -166,7 +172,7 @@ def test_leased_statuses_can_give_their_load_back() -> None:
 
 
 def test_sources_of() -> None:
-    assert sources_of(S.READY) == {S.INGESTING, S.ERRORED}
+    assert sources_of(S.READY) == {S.INGESTING, S.ERRORED, S.SUPERSEDED}
     assert sources_of(S.INGESTING) == {S.READY, S.READY_FOR_INGESTING}
     assert sources_of(S.SUPERSEDED) == {S.READY, S.READY_FOR_INGESTING, S.INGESTING, S.ERRORED}
     assert sources_of(S.ARCHIVED) == {S.ARCHIVING}
@@ -190,6 +196,7 @@ def test_sources_of() -> None:
         ["ready", "ready_for_ingesting", "ingesting", "ready_for_erroring", "erroring", "errored"],
         ["ready", "superseded"],
         ["ready", "ingesting", "errored", "superseded"],
+        ["ready", "ingesting", "superseded", "ready", "ingesting", "loaded"],
         ["ready", "skipped"],
     ],
 )

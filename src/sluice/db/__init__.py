@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from sluice.db.embedded import EmbeddedServer
 from sluice.db.migrate import migrate
 from sluice.errors import ConfigError, DatabaseUnavailable
+from sluice.text import redact_secrets
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +49,31 @@ def redact(url: str) -> str:
     try:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError:
-        return "<unparsable database URL>"
+        return redact_secrets(url)
     if "password" in params:
         params["password"] = "***"
     return make_conninfo("", **params)
+
+
+_SCHEMES = ("postgresql://", "postgres://")
+
+
+def check_url(url: str) -> None:
+    """Refuse a database URL that cannot be used, with one line that never shows its
+    password: another scheme than PostgreSQL's, a syntax error, an unknown parameter."""
+    shown = redact_secrets(url)
+    scheme = url.split("://", 1)[0] + "://" if "://" in url else ""
+    if scheme and scheme.lower() not in _SCHEMES:
+        raise ConfigError(
+            f"the database URL {shown} is not a PostgreSQL URL (it starts with {scheme}; "
+            "use postgresql://user@host:port/database)"
+        )
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        # libpq quotes the faulty part, which may be the password itself: never repeat it.
+        reason = re.sub(r'"[^"]*"', '"…"', str(exc).strip())
+        raise ConfigError(f"the database URL {shown} is not valid: {reason}") from None
 
 
 class Database:
@@ -111,7 +134,7 @@ class Database:
             return psycopg.connect(self.url, autocommit=autocommit, application_name="sluice")
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(
-                f"cannot connect to {self.display_url}: {str(exc).strip()}"
+                f"cannot connect to {self.display_url}: {redact_secrets(str(exc).strip())}"
             ) from exc
 
     @contextmanager
@@ -129,7 +152,7 @@ class Database:
             ) from exc
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(
-                f"cannot connect to {self.display_url}: {str(exc).strip()}"
+                f"cannot connect to {self.display_url}: {redact_secrets(str(exc).strip())}"
             ) from exc
         try:
             conn.autocommit = autocommit

@@ -100,9 +100,20 @@ FROM unnest(%(keys)s::text[], %(versions)s::text[], %(etags)s::text[], %(sizes)s
 ON CONFLICT (kind, feed_id, store, key, version) DO NOTHING
 RETURNING id, key
 
+-- name: revive_listed
+-- A superseded version that the listing shows again (the object came back byte for byte, or
+-- reverted to it) is present and not loaded: it goes back to the queue.
+UPDATE sluice.units u
+SET status = 'ready', attempts = 0, next_attempt_at = now(), finished_at = NULL,
+    error = NULL, error_detail = NULL
+FROM unnest(%(keys)s::text[], %(versions)s::text[]) AS o (key, version)
+WHERE u.kind = %(kind)s AND u.feed_id = %(feed_id)s AND u.store = %(store)s
+  AND u.key = o.key AND u.version = o.version AND u.status = 'superseded'
+RETURNING u.id
+
 -- name: supersede_older
--- A waiting unit whose object now has a newer version will never be readable as it was; an
--- errored one no longer matters (its error stays on the row for the record).
+-- A waiting unit whose object now has another version (a new one, or one revived) will never
+-- be readable as it was; an errored one no longer matters (its error stays on the row).
 UPDATE sluice.units l
 SET status = 'superseded', finished_at = now(),
     error = CASE WHEN l.status = 'errored' THEN l.error
@@ -110,7 +121,7 @@ SET status = 'superseded', finished_at = now(),
 FROM sluice.units n
 WHERE n.id = ANY(%(new_ids)s::bigint[])
   AND l.kind = n.kind AND l.feed_id = n.feed_id AND l.store = n.store AND l.key = n.key
-  AND l.id < n.id
+  AND l.id <> n.id
   AND l.status IN ('ready', 'ready_for_ingesting', 'errored')
 RETURNING l.id
 
@@ -229,7 +240,7 @@ UPDATE sluice.units u
 SET status = %(to_status)s, attempts = 0, next_attempt_at = now(), error = NULL,
     error_detail = NULL, finished_at = NULL
 FROM sluice.feeds f
-WHERE u.feed_id = f.id AND u.kind = %(kind)s AND u.status = %(from_status)s
+WHERE u.feed_id = f.id AND u.kind = %(kind)s AND u.status = ANY(%(from_statuses)s::text[])
   AND (%(feed_names)s::text[] IS NULL OR f.name = ANY(%(feed_names)s::text[]))
   AND (%(unit_ids)s::bigint[] IS NULL OR u.id = ANY(%(unit_ids)s::bigint[]))
 RETURNING u.id

@@ -215,15 +215,17 @@ class WorkQueue(Repository):
         *,
         feed_names: Sequence[str] | None = None,
         unit_ids: Sequence[int] | None = None,
-        from_status: Status = S.ERRORED,
+        statuses: Sequence[Status] = (S.ERRORED,),
     ) -> list[int]:
-        """Put the units of the lane in `from_status` back in its queue; return their ids."""
-        check(from_status, lane.ready)
+        """Put the units of the lane in one of `statuses` back in its queue; return their
+        ids."""
+        for status in statuses:
+            check(status, lane.ready)
         rows = self._all(
             "retry_units",
             {
                 "kind": lane.kind,
-                "from_status": from_status.value,
+                "from_statuses": [s.value for s in statuses],
                 "to_status": lane.ready.value,
                 "feed_names": list(feed_names) if feed_names else None,
                 "unit_ids": list(unit_ids) if unit_ids else None,

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sluice.ledger.states import Status
+from sluice.text import visible
 
 Row = Mapping[str, Any]
 
@@ -61,8 +62,9 @@ class Unit:
 
     @property
     def uri(self) -> str:
-        """The unit's object as a URL (its key alone when it has no store)."""
-        return f"{self.store.rstrip('/')}/{self.key}" if self.store else self.key
+        """The unit's object as a URL (its key alone when it has no store), for messages:
+        invisible characters escaped."""
+        return visible(f"{self.store.rstrip('/')}/{self.key}" if self.store else self.key)
 
     # The name loads have always had for their id.
     @property

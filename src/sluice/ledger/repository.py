@@ -98,6 +98,10 @@ class Ledger(Repository):
 
     # -- runs -------------------------------------------------------------------------------
 
+    def abandon_dead_runs(self) -> int:
+        """Mark ``abandoned`` the runs still ``running`` whose process is gone."""
+        return len(self._all("abandon_dead_runs"))
+
     def start_run(
         self, command: str, owner: str, *, kind: str = "import", units: str = "loads"
     ) -> int:
@@ -125,24 +129,30 @@ class Ledger(Repository):
     def discover(
         self, kind: str, feed_id: int, store: str, objects: Sequence[Discovered]
     ) -> list[int]:
-        """Record new unit versions; return the ids of the units created now. A new version
-        supersedes the older versions of its key still waiting or errored."""
+        """Record the unit versions of a listing; return the ids of the units that are now
+        waiting because of it: versions never seen before, and superseded versions the listing
+        shows again. Each supersedes the other versions of its key still waiting or errored."""
         if not objects:
             return []
+        listed = {
+            "kind": kind,
+            "feed_id": feed_id,
+            "store": store,
+            "keys": [o.key for o in objects],
+            "versions": [o.version for o in objects],
+        }
         rows = self._all(
             "discover",
             {
-                "kind": kind,
-                "feed_id": feed_id,
-                "store": store,
-                "keys": [o.key for o in objects],
-                "versions": [o.version for o in objects],
+                **listed,
                 "etags": [o.etag for o in objects],
                 "sizes": [o.size for o in objects],
                 "modifieds": [o.modified for o in objects],
             },
         )
-        new_ids = [int(r[0]) for r in rows]
+        check(Status.SUPERSEDED, Status.READY)
+        revived = [int(r[0]) for r in self._all("revive_listed", listed)]
+        new_ids = [int(r[0]) for r in rows] + revived
         if new_ids:
             for waiting in (Status.READY, Status.READY_FOR_INGESTING, Status.ERRORED):
                 check(waiting, Status.SUPERSEDED)

@@ -17,7 +17,9 @@ Pipelines that route their sources (Cubic-style Incoming buckets) go on to Archi
                                       └──────▶ ready_for_erroring ▶ erroring ▶ errored
 
 A newer version of the same object makes a waiting load ``superseded``; an object whose
-content was already loaded under another version is ``skipped``.
+content was already loaded under another version is ``skipped``. A superseded version that a
+listing shows again (the object came back as it was, or reverted to it) returns to ``ready``:
+a version present in its source and not loaded always ends up loaded or visibly errored.
 """
 
 from __future__ import annotations
@@ -69,7 +71,8 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     S.ERRORED: frozenset({S.READY, S.SUPERSEDED}),
     S.LOADED: frozenset(),
     S.ARCHIVED: frozenset(),
-    S.SUPERSEDED: frozenset(),
+    # The version is in its source again (or an operator asks for it): back to the queue.
+    S.SUPERSEDED: frozenset({S.READY}),
     S.SKIPPED: frozenset(),
 }
 

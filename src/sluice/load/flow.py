@@ -16,7 +16,7 @@ from typing import Any
 
 from sluice.db import Connection, Database
 from sluice.discovery import list_matching
-from sluice.errors import ConfigError, SluiceError
+from sluice.errors import BadInputError, ConfigError, SluiceError, TransientError
 from sluice.ledger.queue import LOAD
 from sluice.ledger.records import Discovered, FeedRow, Unit
 from sluice.ledger.repository import FeedRegistration, Ledger
@@ -25,6 +25,7 @@ from sluice.load.bulk import BulkLoader, BulkOptions, LoadJob
 from sluice.load.repository import TargetRepository, drop_staging_table
 from sluice.load.spec import Feed
 from sluice.store import S3Options, Store, locate
+from sluice.text import has_control
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +181,13 @@ class PostgresFlow:
                 how = "concurrently" if concurrently else "(first fill)"
                 log.info("refreshed %s %s in %.2f s", view, how, hook["seconds"])
             except SluiceError as exc:
-                hook.update(status="error", error=str(exc))
-                log.error("refreshing %s failed: %s", view, exc)
+                # A failed refresh is retried by the next run (or the service's next tick) that
+                # finds the view stale, not by this one.
+                message = str(exc).removesuffix("; will retry")
+                if isinstance(exc, TransientError):
+                    message += "; the next run refreshes it"
+                hook.update(status="error", error=message)
+                log.error("refreshing %s failed: %s", view, message)
             hooks.append(hook)
         return hooks
 
@@ -201,6 +207,12 @@ class LoadStep:
         return self.flow.name_of(unit.feed_id)
 
     def run(self, unit: Unit, tx: Connection, progress: ProgressSink) -> Outcome:
+        if has_control(unit.key):
+            raise BadInputError(
+                "the object's key holds a control character (a tab, a newline...); such keys "
+                "are not loaded: rename the object",
+                obj=unit.uri,
+            )
         ledger = Ledger(tx)
         source = self.flow.source(ledger, unit.feed_id)
         job = LoadJob(

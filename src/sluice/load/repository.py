@@ -16,7 +16,7 @@ from psycopg import sql
 
 from sluice.db import Connection
 from sluice.db.errors import classify
-from sluice.errors import BadInputError, SchemaError, SluiceError
+from sluice.errors import BadInputError, DatabaseUnavailable, SchemaError, SluiceError
 from sluice.formats.csv import Chunk
 from sluice.load import statements as st
 from sluice.load.spec import TableSpec
@@ -30,6 +30,8 @@ MERGE_WORK_MEM = "128MB"
 BUILD_MAINTENANCE_MEM = "512MB"
 # How long filling an empty serving view waits for readers to let go of it.
 FILL_LOCK_TIMEOUT = "1s"
+# How long creating or checking a table waits for another session to let go of it.
+DDL_LOCK_TIMEOUT = "10s"
 _LOCK_NAMESPACE = 0x51CE
 
 
@@ -66,6 +68,11 @@ class TargetRepository:
         spec = self.spec
         try:
             with conn.transaction():
+                # A worker stalled while holding the table (stopped, not dead) must not hang
+                # every later command here: wait a while, then say who holds it.
+                conn.execute(
+                    sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(DDL_LOCK_TIMEOUT))
+                )
                 conn.execute(
                     "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_NAMESPACE, self.name]
                 )
@@ -75,8 +82,13 @@ class TargetRepository:
                     conn.execute(st.create_view(spec))
                     for index in spec.serving.indexes:
                         conn.execute(st.create_view_index(spec, index))
+        except psycopg.errors.LockNotAvailable as exc:
+            raise DatabaseUnavailable(
+                f"creating {self.name}: waited {DDL_LOCK_TIMEOUT} for a lock on it; "
+                f"{lock_holders(conn, self.name)}"
+            ) from exc
         except psycopg.Error as exc:
-            raise classify(exc, f"creating {self.name}") from None
+            raise classify(exc, f"creating {self.name}") from exc
 
     def _verify(self, conn: Connection) -> None:
         found = {
@@ -288,6 +300,22 @@ class TargetRepository:
             log.info("%s: a reader holds the empty view; refreshing it concurrently", self.name)
             return False
         return True
+
+
+def lock_holders(conn: Connection, relation: str) -> str:
+    """Who holds locks on `relation`, for the message of a lock wait that timed out."""
+    try:
+        with conn.transaction():
+            rows = conn.execute(st.lock_holders(), [relation]).fetchall()
+    except psycopg.Error:
+        return "the sessions holding it could not be read"
+    if not rows:
+        return "it was released meanwhile; the next scan tries again"
+    held = "; ".join(
+        f"process {pid} ({app or 'unnamed'}, {state}, for {age:.0f} s: {query})"
+        for pid, app, state, age, query in rows
+    )
+    return f"held by {held}; the next scan tries again"
 
 
 def drop_staging_table(conn: Connection, name: str) -> None:

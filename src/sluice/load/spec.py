@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from sluice import schedule
 from sluice.errors import ConfigError
+from sluice.patterns import compile_pattern
 
 WriteMode = Literal["append", "upsert", "replace"]
 BadRows = Literal["fail_file", "reject"]
@@ -29,6 +30,32 @@ _TYPE = re.compile(
     r"jsonb|uuid|bytea|numeric(\(\d+(,\s*\d+)?\))?|varchar\(\d+\)|character varying\(\d+\))$"
 )
 _TEXT_TYPES = ("text", "varchar", "character varying")
+_SIZES = re.compile(r"\((\d+)(?:,\s*(\d+))?\)")
+#: PostgreSQL's largest varchar length and numeric precision.
+MAX_VARCHAR = 10_485_760
+MAX_NUMERIC = 1000
+#: Names sluice keeps for itself (internal columns, session settings).
+RESERVED_PREFIX = "sluice_"
+
+
+def _check_type_size(column: str, declared: str) -> None:
+    """Refuse sizes PostgreSQL would refuse, when the configuration is read."""
+    match = _SIZES.search(declared)
+    if match is None:
+        return
+    first = int(match.group(1))
+    if declared.startswith(("varchar", "character varying")):
+        if not 1 <= first <= MAX_VARCHAR:
+            raise ConfigError(
+                f"column {column!r}: {declared} must have a length within 1..{MAX_VARCHAR:,}"
+            )
+        return
+    scale = int(match.group(2)) if match.group(2) else 0
+    if not 1 <= first <= MAX_NUMERIC or scale > first:
+        raise ConfigError(
+            f"column {column!r}: {declared} must have a precision within 1..{MAX_NUMERIC} and a "
+            "scale no larger than it"
+        )
 
 
 def check_identifier(name: str, what: str) -> str:
@@ -51,8 +78,14 @@ class Column:
 
     def __post_init__(self) -> None:
         check_identifier(self.name, "column")
+        if self.name.startswith(RESERVED_PREFIX):
+            raise ConfigError(
+                f"column {self.name!r}: names starting with {RESERVED_PREFIX!r} are sluice's own "
+                "(its internal columns and settings); choose another name"
+            )
         if not _TYPE.match(self.type.lower().strip()):
             raise ConfigError(f"column {self.name!r}: unsupported type {self.type!r}")
+        _check_type_size(self.name, self.type.lower())
 
     @property
     def is_text(self) -> bool:
@@ -108,8 +141,9 @@ class CsvFormat:
 
     def __post_init__(self) -> None:
         for name, value in (("delimiter", self.delimiter), ("quote", self.quote)):
-            if len(value) != 1 or value in "\r\n":
-                raise ConfigError(f"format {name} must be one character, got {value!r}")
+            # COPY takes a single one-byte character: "é" is one character but two bytes.
+            if len(value.encode()) != 1 or value in "\r\n":
+                raise ConfigError(f"format {name} must be one single-byte character, got {value!r}")
         if self.delimiter == self.quote:
             raise ConfigError("format delimiter and quote must differ")
 
@@ -169,6 +203,11 @@ class TableSpec:
             raise ConfigError(f"table {self.name!r}: mode 'upsert' needs a surrogate key")
         if self.key_name is not None:
             check_identifier(self.key_name, "constraint")
+        if self.serving is not None and self.serving.name == self.name:
+            raise ConfigError(
+                f"table {self.name!r}: its serving view needs a name of its own (e.g. "
+                f"'view_{self.name}')"
+            )
 
     @property
     def constraint(self) -> str:
@@ -270,9 +309,9 @@ class Feed:
         if not self.name or any(ch.isspace() for ch in self.name):
             raise ConfigError(f"feed name {self.name!r} must be a non-empty word")
         try:
-            re.compile(self.pattern)
-        except re.error as exc:
-            raise ConfigError(f"feed {self.name!r}: pattern {self.pattern!r}: {exc}") from None
+            compile_pattern(self.pattern)
+        except ConfigError as exc:
+            raise ConfigError(f"feed {self.name!r}: {exc}") from None
         declared = {c.name for c in self.table.constants}
         if set(self.constants) != declared:
             raise ConfigError(

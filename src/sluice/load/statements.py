@@ -326,3 +326,16 @@ def add_key_constraint(spec: TableSpec) -> sql.Composed:
 
 def target_is_empty(spec: TableSpec) -> sql.Composed:
     return sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(table(spec))
+
+
+def lock_holders() -> sql.SQL:
+    """The other sessions holding a lock on a relation (by name): pid, application, state,
+    seconds in their transaction, their statement (shortened)."""
+    return sql.SQL(
+        "SELECT DISTINCT a.pid, a.application_name, a.state, "
+        "EXTRACT(EPOCH FROM now() - COALESCE(a.xact_start, a.query_start))::float8, "
+        "left(regexp_replace(a.query, '\\s+', ' ', 'g'), 80) "
+        "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.relation = to_regclass(%s) AND l.granted AND l.pid <> pg_backend_pid() "
+        "ORDER BY a.pid"
+    )

@@ -28,12 +28,15 @@ from sluice.ledger.steps import Step
 from sluice.runtime.progress import Progress
 from sluice.runtime.report import LoadReport, summary
 from sluice.runtime.session import LedgerSession
+from sluice.text import redact_secrets
 
 log = logging.getLogger(__name__)
 units_log = logging.getLogger("sluice.progress")
 
 #: A run waits for units that will be retried this soon, rather than leaving them for later.
 RETRY_WAIT_LIMIT = 60.0
+#: Claims that fail in a row (a lock never released, a broken ledger) before the run gives up.
+CLAIM_FAILURES = 10
 #: Seconds an idle worker of a long-running service sleeps before looking for work again.
 IDLE_POLL = 1.0
 
@@ -76,6 +79,7 @@ class Runner:
         self._lock = threading.Lock()
         #: Set when the process is stopping at once: work in hand is cancelled and released.
         self.interrupted = threading.Event()
+        self._claim_failures = 0
         #: Set when the worker threads are given up on (stuck past their cancellation).
         self.abandoned = threading.Event()
 
@@ -146,6 +150,8 @@ class Runner:
                 if not self._recover(exc, stop):
                     return
                 continue
+            with self._lock:
+                self._claim_failures = 0
             if found is not None:
                 self.process(*found)
                 continue
@@ -191,6 +197,16 @@ class Runner:
         return wait if wait <= RETRY_WAIT_LIMIT else None
 
     def _recover(self, exc: SluiceError, stop: threading.Event) -> bool:
+        if not self.session.broken:
+            with self._lock:
+                self._claim_failures += 1
+                failures = self._claim_failures
+            if failures > CLAIM_FAILURES:
+                self.session.fail(f"claiming work failed {failures} times in a row: {exc}")
+                stop.set()
+                return False
+            log.warning("claiming failed (%s); trying again", exc)
+            return not stop.wait(1.0)
         log.warning("the ledger connection failed (%s); reconnecting", exc)
         for delay in (0.5, 1, 2, 4, 8):
             if stop.wait(delay):
@@ -323,6 +339,7 @@ class Runner:
         *,
         delay: float = 0.0,
     ) -> LoadReport:
+        error = redact_secrets(error)
         try:
             kept = self.session.queue().end_attempt(
                 unit,

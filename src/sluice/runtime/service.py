@@ -75,6 +75,7 @@ def run_feeds(
                 runner.work(flow.steps, lambda: ids, stop=threading.Event())
             if refresh:
                 report.hooks = flow.after(session.ledger(), sources)
+            report.interrupted = session.failure
             status = "succeeded" if report.ok else "failed"
         except KeyboardInterrupt:
             held = runner.cancel()

@@ -23,6 +23,7 @@ from sluice.errors import SluiceError
 from sluice.ledger.queue import WorkQueue
 from sluice.ledger.records import RunCounts
 from sluice.ledger.repository import Ledger
+from sluice.text import redact_secrets
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class LedgerSession:
         self.failure: str | None = None
 
     def start(self) -> LedgerSession:
-        self._conn = self.db.connect(autocommit=True)
+        self._conn = self._connect()
         self.run_id = Ledger(self._conn).start_run(
             self.command, self.owner, kind=self.kind, units=self.units
         )
@@ -80,7 +81,7 @@ class LedgerSession:
     def reconnect(self) -> None:
         """Replace a broken connection; the run is this connection's from now on."""
         with self._lock, self.guard:
-            old, self._conn = self._conn, self.db.connect(autocommit=True)
+            old, self._conn = self._conn, self._connect()
         if old is not None:
             try:
                 old.close()
@@ -89,6 +90,18 @@ class LedgerSession:
         if self.run_id is not None:
             self.ledger().adopt_run(self.run_id)
         log.info("reconnected to the ledger")
+
+    def _connect(self) -> Connection:
+        conn = self.db.connect(autocommit=True)
+        # A session stalled while holding a feed row (a stopped process) must not stop every
+        # other worker's claims for good: their waits time out and are retried.
+        conn.execute("SET lock_timeout = '30s'")
+        return conn
+
+    @property
+    def broken(self) -> bool:
+        """Whether the connection is lost (the server restarted, the backend was killed)."""
+        return self._conn is None or self._conn.closed or self._conn.broken
 
     def fail(self, reason: str) -> None:
         self.failure = self.failure or reason
@@ -103,6 +116,7 @@ class LedgerSession:
             return
         if self.failure is not None:
             status, error = "failed", "; ".join(e for e in (self.failure, error) if e)
+        error = None if error is None else redact_secrets(error)
         try:
             self.ledger().finish_run(self.run_id, status=status, counts=self.counts(), error=error)
         except SluiceError:

@@ -221,6 +221,8 @@ def _dataset_folders(view: BucketView, s3_prefix: str, filters: Sequence[str]) -
 def _open(bucket: str, endpoint_url: str | None, s3: S3Options) -> tuple[Store, str]:
     """The store and the bucket name used in s3:// URLs. A local folder stands for a bucket
     of the folder's name, so the same tree gives the same rows from a folder and from S3."""
+    if not bucket.strip():
+        raise ConfigError("name a bucket (an S3 bucket name or s3:// URL) or a local folder")
     if bucket.startswith("s3://"):
         url = bucket
     elif "://" in bucket or "/" in bucket or Path(bucket).is_dir():
