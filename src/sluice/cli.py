@@ -1,139 +1,166 @@
 """The ``sluice`` command: a thin shell over `sluice.api` and the recipe APIs.
 
-Each command parses its options, calls one API function and prints the result. Errors become
-one line on stderr: exit code 2 for configuration errors, 1 for anything else (including a run
-in which some load errored).
+Each command parses its options, calls one API function and prints the result: tables for a
+person, or with ``--json`` one JSON document on stdout. The command groups live in
+`sluice.commands`; this module assembles the tree, in the order ``--help`` lists it, and holds
+the global options. Exit codes and the form of errors are described in
+`sluice.commands.common`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
+import typer.rich_utils
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from sluice import __version__, render
-from sluice.api import Engine, init_project, open_engine
-from sluice.config import load_settings
-from sluice.errors import ConfigError, SluiceError
-from sluice.recipes.cryoet import api as cryoet_api
-from sluice.recipes.glam import api as glam_api
-from sluice.recipes.glam.tables import Product
-from sluice.runtime.progress import make_progress
-from sluice.runtime.report import RunReport
+from sluice import __version__, logs, render
+from sluice.api import init_project
+from sluice.commands import operator, query, recipes, service
+from sluice.commands.common import (
+    NO_COLOR,
+    JsonOpt,
+    ProjectOpt,
+    SluiceGroup,
+    WorkersOpt,
+    emit_error,
+    engine,
+    err,
+    out,
+    print_json,
+    progress,
+    say,
+    state,
+    usage_message,
+)
+from sluice.errors import ConfigError
+from sluice.status import StatusReport
 
-T = TypeVar("T")
-out = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+if NO_COLOR:
+    typer.rich_utils.COLOR_SYSTEM = None  # the help pages too
 
 app = typer.Typer(
     name="sluice",
+    cls=SluiceGroup,
     help="Load object-store files into PostgreSQL at COPY speed, exactly once, with a ledger.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
-)
-glam = typer.Typer(
-    help="GLAM aggregate imports: CSV shards → upserted tables → serving views.",
-    no_args_is_help=True,
 )
 db_app = typer.Typer(
     help="The database sluice uses (embedded or configured).", no_args_is_help=True
 )
-cryoet = typer.Typer(
-    help="CryoET metadata sync: a bucket hierarchy of JSON documents → relational tables.",
-    no_args_is_help=True,
-)
-app.add_typer(glam, name="glam")
-app.add_typer(cryoet, name="cryoet")
-app.add_typer(db_app, name="db")
-
-_state: dict[str, Any] = {"project": None}
-
-ProjectOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--project",
-        "-p",
-        help="Project file (default: nearest sluice.toml; env SLUICE_PROJECT).",
-        show_default=False,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-WorkersOpt = Annotated[
-    int | None, typer.Option("--workers", "-w", min=1, help="Loads at once (env SLUICE_WORKERS).")
-]
 
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"sluice {__version__}")
+        say(f"sluice {__version__}")
         raise typer.Exit()
+
+
+class Level(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+    critical = "critical"
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+LevelOpt = Annotated[
+    Level | None,
+    typer.Option(
+        "--log-level",
+        case_sensitive=False,
+        metavar="LEVEL",
+        help="debug, info, warning, error or critical: log records of this level and above "
+        "(env SLUICE_LOG_LEVEL; default info).",
+        show_default=False,
+    ),
+]
+FormatOpt = Annotated[
+    LogFormat | None,
+    typer.Option(
+        "--log-format",
+        metavar="FORMAT",
+        help="text, or json: one JSON object per line (env SLUICE_LOG_FORMAT; default text).",
+        show_default=False,
+    ),
+]
 
 
 @app.callback()
 def main_options(
     project: ProjectOpt = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more (debug).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log only problems.")] = False,
+    log_level: LevelOpt = None,
+    log_format: FormatOpt = None,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Debug logs, and full tracebacks of unexpected errors."),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
-            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+            "--version",
+            "-V",
+            callback=_version,
+            is_eager=True,
+            help="Show the version and exit.",
         ),
     ] = False,
 ) -> None:
     """sluice: a data-ingestion engine with a load ledger."""
-    _state["project"] = project
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    state.project = project
+    state.debug = debug
+    options = logs.LogOptions(
+        level=_level(log_level, verbose=verbose or debug, quiet=quiet),
+        format=_log_format(log_format),
+        tracebacks=debug,
     )
-    logging.getLogger("sluice.progress").setLevel(logging.INFO if not quiet else logging.WARNING)
-    for noisy in ("pgserver", "botocore", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    state.log_level = options.level
+    state.bars = options.format == "text" and sys.stderr.isatty()
+    logs.setup(options, err if state.bars else None)
 
 
-@contextmanager
-def _engine(workers: int | None = None) -> Iterator[Engine]:
-    settings = load_settings(_state["project"])
-    if workers is not None:
-        from dataclasses import replace
-
-        settings = replace(settings, load=replace(settings.load, workers=workers))
-    with open_engine(settings=settings) as engine:
-        yield engine
-
-
-def _guard(action: Callable[[], T]) -> T:
+def _level(named: Level | None, *, verbose: bool, quiet: bool) -> int:
+    """--log-level, else -v/--debug or -q, else SLUICE_LOG_LEVEL, else info."""
+    if named is not None:
+        return logs.level_named(named)
+    if verbose:
+        return logging.DEBUG
+    if quiet:
+        return logging.WARNING
+    from_env = os.environ.get("SLUICE_LOG_LEVEL", "").strip()
+    if not from_env:
+        return logging.INFO
     try:
-        return action()
-    except ConfigError as exc:
-        err.print(f"sluice: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from None
-    except SluiceError as exc:
-        err.print(f"sluice: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        err.print("sluice: interrupted")
-        raise typer.Exit(130) from None
+        return logs.level_named(from_env)
+    except ValueError:
+        allowed = ", ".join(logs.LEVELS)
+        raise ConfigError(f"SLUICE_LOG_LEVEL must be one of {allowed}, got {from_env!r}") from None
 
 
-def _show_run(report: RunReport, as_json: bool) -> None:
-    if as_json:
-        out.print_json(json.dumps(report.as_dict(), default=str))
-    else:
-        render.run_report(out, report)
-    if not report.ok:
-        raise typer.Exit(1)
+def _log_format(named: LogFormat | None) -> str:
+    chosen = named or os.environ.get("SLUICE_LOG_FORMAT", "").strip() or "text"
+    if chosen not in logs.FORMATS:
+        allowed = ", ".join(logs.FORMATS)
+        raise ConfigError(f"SLUICE_LOG_FORMAT must be one of {allowed}, got {chosen!r}")
+    return chosen
 
 
 # -- project and runs ---------------------------------------------------------------------------
@@ -141,230 +168,90 @@ def _show_run(report: RunReport, as_json: bool) -> None:
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Argument(help="Where to write sluice.toml.")] = Path(),
+    directory: Annotated[
+        Path, typer.Argument(help="Where to write sluice.toml.", metavar="DIRECTORY")
+    ] = Path(),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter sluice.toml."""
-    path = _guard(lambda: init_project(directory, force=force))
-    out.print(f"wrote {path}")
+    say(f"wrote {init_project(directory, force=force)}")
 
 
 @app.command("import")
 def import_(
     feeds: Annotated[
         list[str] | None,
-        typer.Argument(help="Feeds to run (default: all).", metavar="[FEED]..."),
+        typer.Argument(help="Feeds to run (default: all).", metavar="FEED"),
     ] = None,
     workers: WorkersOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Load new object versions of the feeds declared in sluice.toml."""
+    """Load new object versions of the feeds declared in sluice.toml, then exit."""
+    with engine(workers) as opened, progress() as bars:
+        report = opened.run_feeds(opened.feeds(feeds), command="import", progress=bars)
+    recipes.show_run(report, as_json)
 
-    def action() -> RunReport:
-        with _engine(workers) as engine, make_progress() as progress:
-            return engine.run_feeds(engine.feeds(feeds), command="import", progress=progress)
 
-    _show_run(_guard(action), as_json)
+app.command("run")(service.run)
+app.command("worker")(service.worker)
+app.command("scheduler")(service.scheduler)
 
 
 @app.command()
 def status(
     as_json: JsonOpt = False,
-    errors: Annotated[int, typer.Option(help="How many recent errors to show.")] = 10,
-    runs: Annotated[int, typer.Option(help="How many recent runs to show.")] = 5,
+    errors: Annotated[
+        int, typer.Option(min=0, metavar="N", help="How many recent errors to show.")
+    ] = 10,
+    runs: Annotated[
+        int, typer.Option(min=0, metavar="N", help="How many recent runs to show.")
+    ] = 5,
 ) -> None:
-    """Show loads per feed and status, the last errors and the last runs."""
-
-    def action() -> Any:
-        with _engine() as engine:
-            return engine.status(errors=errors, runs=runs)
-
-    report = _guard(action)
+    """Show loads per feed and status, the loads in hand, the last errors and runs."""
+    with engine() as opened:
+        report: StatusReport = opened.status(errors=errors, runs=runs)
     if as_json:
-        out.print_json(json.dumps(report.as_dict(), default=str))
+        print_json(report.as_dict())
     else:
         render.status_report(out, report)
 
 
 @app.command()
 def retry(
-    load_ids: Annotated[
-        list[int] | None, typer.Argument(help="Errored loads to retry.", metavar="[LOAD_ID]...")
-    ] = None,
-    feed: Annotated[
-        list[str] | None,
-        typer.Option(help="Retry the errored loads of a feed.", metavar="FEED"),
-    ] = None,
+    load_ids: operator.LoadIds = None,
+    feed: operator.RetryFeeds = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Put errored loads back in the queue to read the same object version again.
 
-    A fixed file is a new object version: it is discovered and loaded by the next import and
-    supersedes the errored load, without a retry. Retry is for errors that were not the file's
-    fault (a table fixed by hand, a database that was full).
+    The same as 'sluice loads retry'. A fixed file is a new object version: the next run
+    discovers and loads it, and it supersedes the errored load without a retry.
     """
-    if not load_ids and not feed:
-        err.print("sluice: name load ids or --feed (retrying everything must be explicit)")
-        raise typer.Exit(2)
-
-    def action() -> list[int]:
-        with _engine() as engine:
-            return engine.retry(feeds=feed, load_ids=load_ids)
-
-    ids = _guard(action)
-    out.print(f"{len(ids)} load(s) back in the queue: {', '.join(map(str, ids)) or '-'}")
+    operator.retry_loads(load_ids, feed, as_json)
 
 
 @app.command()
 def demo(
-    bucket: Annotated[Path, typer.Option(help="Folder for the sample bucket.")] = Path(
-        "demo-bucket"
-    ),
-    rows: Annotated[int, typer.Option(min=1, help="Rows of the desktop sample.")] = 20_000,
+    bucket: Annotated[
+        Path, typer.Option(metavar="DIR", help="Folder for the sample bucket.")
+    ] = Path("demo-bucket"),
+    rows: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Rows of the desktop sample.")
+    ] = 20_000,
 ) -> None:
     """Generate a sample GLAM bucket, import it twice (the second day changes 10% of rows)."""
+    from sluice.demo import run_demo
 
-    def action() -> None:
-        from sluice.demo import run_demo
-
-        with _engine() as engine, make_progress() as progress:
-            run_demo(engine, bucket.resolve(), rows, out, progress)
-
-    _guard(action)
+    with engine() as opened, progress() as bars:
+        run_demo(opened, bucket.resolve(), rows, out, bars)
 
 
-# -- GLAM ---------------------------------------------------------------------------------------
-
-
-@glam.command("import")
-def glam_import(
-    product: Annotated[Product, typer.Option(help="desktop, fenix or fog.")],
-    channel: Annotated[str, typer.Option(help="nightly, beta, release ...")],
-    bucket: Annotated[str, typer.Option(help="Folder, s3://bucket/prefix or gs://bucket/prefix.")],
-    workers: WorkersOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Import a product/channel's aggregate shards (like manage.py import_glean_aggs)."""
-
-    def action() -> RunReport:
-        with _engine(workers) as engine, make_progress() as progress:
-            return glam_api.import_aggregates(engine, product, channel, bucket, progress=progress)
-
-    _show_run(_guard(action), as_json)
-
-
-@glam.command("generate")
-def glam_generate(
-    product: Annotated[Product, typer.Option(help="desktop, fenix or fog.")],
-    channel: Annotated[str, typer.Option(help="nightly, beta, release ...")],
-    out_url: Annotated[str, typer.Option("--out", help="Folder or bucket URL to write.")],
-    rows: Annotated[int, typer.Option(min=1, help="Rows in all shards together.")] = 10_000,
-    shards: Annotated[int, typer.Option(min=1, help="Number of shard files.")] = 4,
-    base: Annotated[
-        str | None, typer.Option(help="Write the next generation of this bucket.")
-    ] = None,
-    change: Annotated[
-        float, typer.Option(help="With --base: fraction of rows given new values.")
-    ] = 0.1,
-    seed: Annotated[int, typer.Option(help="Random seed of a first generation.")] = 1,
-    gzip: Annotated[bool, typer.Option("--gzip", help="Write .csv.gz shards.")] = False,
-) -> None:
-    """Write realistic GLAM shards (or the next day's generation of a bucket)."""
-
-    def action() -> glam_api.GenerateReport:
-        settings = load_settings(_state["project"])
-        return glam_api.generate(
-            product,
-            channel,
-            rows=rows,
-            shards=shards,
-            out=out_url,
-            base=base,
-            change=change,
-            seed=seed,
-            gzip_files=gzip,
-            s3=settings.s3,
-        )
-
-    report = _guard(action)
-    out.print(
-        f"generation {report.generation}: {report.rows:,} rows in {len(report.files)} shards, "
-        f"{report.bytes / 1e6:.1f} MB, {report.changed_rows:,} rows with new values → {out_url}"
-    )
-
-
-# -- CryoET -------------------------------------------------------------------------------------
-
-
-def _flag(name: str) -> Any:
-    return typer.Option(
-        f"--import-{name.replace('_', '-')}", help=f"Import {name.replace('_', ' ')}."
-    )
-
-
-@cryoet.command("load")
-def cryoet_load(
-    s3_bucket: Annotated[str, typer.Argument(help="Bucket name, s3:// URL or local folder.")],
-    https_prefix: Annotated[str, typer.Argument(help="Base of the https URLs of files.")] = "",
-    endpoint_url: Annotated[
-        str | None, typer.Option(help="S3-compatible endpoint (env SLUICE_S3_ENDPOINT_URL).")
-    ] = None,
-    s3_prefix: Annotated[
-        str, typer.Option(help="Dataset folder (whole path segments) or parent folder ending /.")
-    ] = "",
-    deposition_id: Annotated[
-        list[int] | None,
-        typer.Option(help="Deposition to import (with --import-depositions).", metavar="N"),
-    ] = None,
-    filter_dataset: Annotated[
-        list[str] | None, typer.Option(help="Only this dataset (repeatable).", metavar="ID")
-    ] = None,
-    import_everything: Annotated[bool, typer.Option(help="Every import flag.")] = False,
-    import_depositions: Annotated[bool, _flag("depositions")] = False,
-    import_dataset_authors: Annotated[bool, _flag("dataset_authors")] = False,
-    import_dataset_funding: Annotated[bool, _flag("dataset_funding")] = False,
-    import_runs: Annotated[bool, _flag("runs")] = False,
-    import_frame_acquisition_files: Annotated[bool, _flag("frame_acquisition_files")] = False,
-    import_frames: Annotated[bool, _flag("frames")] = False,
-    import_gains: Annotated[bool, _flag("gains")] = False,
-    import_tiltseries: Annotated[bool, _flag("tiltseries")] = False,
-    import_alignments: Annotated[bool, _flag("alignments")] = False,
-    import_identified_objects: Annotated[bool, _flag("identified_objects")] = False,
-    import_tomogram_voxel_spacing: Annotated[bool, _flag("tomogram_voxel_spacing")] = False,
-    import_tomograms: Annotated[bool, _flag("tomograms")] = False,
-    import_tomogram_authors: Annotated[bool, _flag("tomogram_authors")] = False,
-    import_annotations: Annotated[bool, _flag("annotations")] = False,
-    import_annotation_authors: Annotated[bool, _flag("annotation_authors")] = False,
-    import_annotation_method_links: Annotated[bool, _flag("annotation_method_links")] = False,
-    dry_run: Annotated[bool, typer.Option(help="Print the changes; change nothing.")] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Sync CryoET portal metadata (like db_import.importer load): create, update in place,
-    delete stale rows within their parent."""
-    chosen = {name for name, value in locals().items() if name.startswith("import_") and value}
-    flags = [name.removeprefix("import_") for name in chosen if name != "import_everything"]
-
-    def action() -> Any:
-        with _engine() as engine:
-            return cryoet_api.load(
-                engine,
-                s3_bucket,
-                https_prefix,
-                endpoint_url=endpoint_url,
-                s3_prefix=s3_prefix,
-                deposition_ids=deposition_id or (),
-                flags=flags,
-                everything=import_everything,
-                filter_datasets=filter_dataset or (),
-                dry_run=dry_run,
-            )
-
-    report = _guard(action)
-    if as_json:
-        out.print_json(json.dumps(report.as_dict(), default=str))
-    else:
-        render.sync_report(out, report)
-    if not report.ok:
-        raise typer.Exit(1)
+app.command("sql")(query.sql)
+app.add_typer(operator.loads_app, name="loads")
+app.add_typer(operator.feeds_app, name="feeds")
+app.add_typer(recipes.glam, name="glam")
+app.add_typer(recipes.cryoet, name="cryoet")
+app.add_typer(db_app, name="db")
 
 
 # -- database -----------------------------------------------------------------------------------
@@ -373,46 +260,25 @@ def cryoet_load(
 @db_app.command("shell")
 def db_shell() -> None:
     """Open psql on the sluice database (starting the embedded server if needed)."""
-
-    def action() -> int:
-        with _engine() as engine:
-            return subprocess.call([_psql(), engine.db.url])
-
-    raise typer.Exit(_guard(action))
+    with engine() as opened:
+        # Ctrl-C belongs to psql (it cancels the query being typed), not to this process.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            code = subprocess.call([_psql(), opened.db.url])
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    raise typer.Exit(code)
 
 
 @db_app.command("url")
-def db_url() -> None:
+def db_url(as_json: JsonOpt = False) -> None:
     """Print the database URL without its password (embedded: valid while a command runs)."""
-
-    def action() -> str:
-        with _engine() as engine:
-            return engine.db.display_url
-
-    out.print(_guard(action), markup=False, highlight=False)
-
-
-@app.command()
-def sql(
-    query: Annotated[str, typer.Argument(help="A read-only SQL query.", metavar="QUERY")],
-    as_json: JsonOpt = False,
-) -> None:
-    """Run a read-only query against the sluice database and print the rows."""
-
-    def action() -> tuple[list[str], list[tuple[Any, ...]]]:
-        with _engine() as engine:
-            return engine.db.read_only_query(query)
-
-    columns, rows = _guard(action)
+    with engine() as opened:
+        url = opened.db.display_url
     if as_json:
-        out.print_json(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str))
-        return
-    from rich.table import Table
-
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*("NULL" if v is None else str(v) for v in row))
-    out.print(table)
+        print_json({"url": url})
+    else:
+        say(url)
 
 
 def _psql() -> str:
@@ -427,9 +293,29 @@ def _psql() -> str:
     return "psql"
 
 
+# -- entry point --------------------------------------------------------------------------------
+
+
+def run(args: Sequence[str]) -> int:
+    """Run the command line `args`; return the exit code. Errors that come before a command
+    runs (bad options, missing arguments) are printed here, like those of the commands."""
+    state.argv = list(args)
+    try:
+        result = app(args=list(args), prog_name="sluice", standalone_mode=False)
+    except NoArgsIsHelpError as exc:  # the help is printed already
+        return exc.exit_code
+    except UsageError as exc:
+        return emit_error(usage_message(exc), "UsageError", exc.exit_code)
+    except ClickException as exc:
+        return emit_error(exc.format_message(), type(exc).__name__, exc.exit_code)
+    except typer.Abort:
+        return emit_error("interrupted", "Interrupted", 130)
+    return result if isinstance(result, int) else 0
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    sys.exit(run(sys.argv[1:]))
 
 
 if __name__ == "__main__":

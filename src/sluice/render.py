@@ -1,40 +1,68 @@
-"""Human-readable tables of run and status reports (the CLI prints these; ``--json`` does not)."""
+"""Human-readable tables of the reports the CLI prints (``--json`` prints them as they are).
+
+Every piece of text that comes from outside the program — object keys, feed names, error
+messages, commands, query results — is wrapped in `rich.text.Text`, which rich prints
+literally: a key such as ``[bold red]x.csv`` or ``:x:`` shows as it is, never as markup or an
+emoji.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from sluice.ledger.records import LeasedUnit, UnitRecord
 from sluice.runtime.report import RunReport
-from sluice.status import StatusReport
+from sluice.runtime.service import ServiceReport
+from sluice.status import FeedEntry, RunEntry, StatusReport
 from sluice.sync import SyncReport
+
+FAILED = "bold red"
+
+
+def literal(value: object) -> Text:
+    """`value` as text printed exactly as it is."""
+    return Text("-" if value is None else str(value))
+
+
+def _table(title: str, columns: Iterable[str], *, right: Iterable[str] = ()) -> Table:
+    table = Table(title=literal(title), title_justify="left")
+    aligned = set(right)
+    for name in columns:
+        table.add_column(name, justify="right" if name in aligned else "left")
+    return table
+
+
+# -- runs -----------------------------------------------------------------------------------------
+
+_RUN_COLUMNS = (
+    "load",
+    "object",
+    "status",
+    "rows in",
+    "new",
+    "updated",
+    "unchanged",
+    "rejected",
+    "path",
+    "seconds",
+)
+_COUNT_COLUMNS = ("load", "rows in", "new", "updated", "unchanged", "rejected", "seconds")
 
 
 def run_report(console: Console, report: RunReport) -> None:
-    table = Table(title=f"run {report.run_id}: {report.command}", title_justify="left")
-    for name in (
-        "load",
-        "object",
-        "status",
-        "rows in",
-        "new",
-        "updated",
-        "unchanged",
-        "rejected",
-        "path",
-        "seconds",
-    ):
-        table.add_column(
-            name, justify="right" if name not in ("object", "status", "path") else "left"
-        )
+    table = _table(f"run {report.run_id}: {report.command}", _RUN_COLUMNS, right=_COUNT_COLUMNS)
     for load in sorted(report.loads, key=lambda item: item.key):
         c = load.counts
         table.add_row(
             str(load.load_id),
-            load.key,
+            literal(load.key),
             load.status,
             f"{c.rows_in:,}",
             f"{c.inserted:,}",
@@ -59,119 +87,279 @@ def run_report(console: Console, report: RunReport) -> None:
         f"{report.seconds:.2f}",
     )
     console.print(table)
+    _run_notes(console, report)
+
+
+def _run_notes(console: Console, report: RunReport) -> None:
     if not report.loads:
         console.print(f"No new object versions ({report.discovered} discovered); nothing to load.")
     for load in report.loads:
         if load.error:
-            console.print(f"[bold red]{load.status}[/] load {load.load_id}: {escape(load.error)}")
+            console.print(
+                Text.assemble((load.status, FAILED), f" load {load.load_id}: ", load.error)
+            )
         if load.rejects_key:
-            console.print(f"load {load.load_id}: rejected rows written to {load.rejects_key}")
+            console.print(Text(f"load {load.load_id}: rejected rows written to {load.rejects_key}"))
     for failure in report.feed_errors:
         console.print(
-            f"[bold red]feed {escape(failure['feed'])} failed[/]: {escape(failure['error'])}"
+            Text.assemble((f"feed {failure['feed']} failed", FAILED), ": ", failure["error"])
         )
     for hook in report.hooks:
         if hook.get("status") == "ok":
             how = "concurrently" if hook["concurrently"] else "(first fill: it was empty)"
-            console.print(f"refreshed {hook['view']} {how} in {hook['seconds']:.2f} s")
+            console.print(Text(f"refreshed {hook['view']} {how} in {hook['seconds']:.2f} s"))
         else:
             console.print(
-                f"[bold red]refresh of {hook['view']} failed[/]: {escape(str(hook.get('error')))}"
+                Text.assemble(
+                    (f"refresh of {hook['view']} failed", FAILED), ": ", str(hook.get("error"))
+                )
             )
     if report.loads and not report.hooks:
         console.print("serving views: nothing changed, no refresh needed")
+    if report.interrupted:
+        console.print(Text(report.interrupted, style=FAILED))
+
+
+def service_report(console: Console, report: ServiceReport) -> None:
+    """The end of ``sluice run``: what the service did while it ran."""
+    c = report.counts
+    how = "stopped" if report.stopped else "done"
+    console.print(
+        Text(
+            f"run {report.run_id} {how} after {report.seconds:.2f} s: {c.discovered:,} new, "
+            f"{c.claimed:,} claimed, {c.done:,} loaded, {c.errored:,} errored, "
+            f"{c.retried:,} to retry; rows {c.rows.rows_in:,} in, {c.rows.inserted:,} new, "
+            f"{c.rows.updated:,} updated, {c.rows.unchanged:,} unchanged, "
+            f"{c.rows.rejected:,} rejected"
+        )
+    )
+    if report.cancelled:
+        console.print(Text(f"{report.cancelled} unit(s) cancelled at the end of the grace period"))
+    for failure in report.feed_errors:
+        console.print(
+            Text.assemble((f"feed {failure['feed']} failed", FAILED), ": ", failure["error"])
+        )
+    for hook in c.hooks:
+        if hook.get("status") == "error":
+            console.print(
+                Text.assemble(
+                    (f"refresh of {hook.get('view')} failed", FAILED), ": ", str(hook.get("error"))
+                )
+            )
+
+
+def summary(console: Console, title: str, values: Mapping[str, Any]) -> None:
+    """A report known only by its ``as_dict()``: one row per entry."""
+    table = _table(title, ("", "value"))
+    for name, value in values.items():
+        shown = value if isinstance(value, str) else json.dumps(value, default=str)
+        table.add_row(literal(name), literal(shown))
+    console.print(table)
+
+
+# -- status ---------------------------------------------------------------------------------------
 
 
 def status_report(console: Console, report: StatusReport) -> None:
-    statuses = sorted({s for counts in report.loads.values() for s in counts})
-    loads = Table(title="loads per feed and status", title_justify="left")
-    loads.add_column("feed")
-    for status in statuses:
-        loads.add_column(status, justify="right")
-    for feed, counts in sorted(report.loads.items()):
-        loads.add_row(feed, *(f"{counts.get(s, 0):,}" for s in statuses))
-    console.print(loads if report.loads else "No loads recorded yet.")
-
+    _loads_per_feed(console, report.loads)
+    if report.leased:
+        console.print(in_hand(report.leased))
     if report.errors:
-        errors = Table(title="last errors", title_justify="left")
-        for name in ("load", "feed", "status", "attempts", "when", "error"):
-            errors.add_column(name, overflow="fold")
+        errors = _table("last errors", ("load", "feed", "status", "attempts", "when", "error"))
+        for column in errors.columns:
+            column.overflow = "fold"
         for e in report.errors:
             errors.add_row(
-                str(e.load_id), e.feed, e.status, str(e.attempts), _when(e.at), escape(e.error)
+                str(e.load_id),
+                literal(e.feed),
+                e.status,
+                str(e.attempts),
+                _when(e.at),
+                literal(e.error),
             )
         console.print(errors)
-
     if report.runs:
-        runs = Table(title="last runs", title_justify="left")
-        for name in (
-            "run",
-            "command",
-            "status",
-            "started",
-            "seconds",
-            "loaded",
-            "errored",
-            "rows in",
-            "new",
-            "updated",
-            "unchanged",
-            "rejected",
-            "deleted",
-            "view refresh",
-        ):
-            runs.add_column(name)
-        for r in report.runs:
-            hooks = (
-                ", ".join(
-                    f"{h.get('view')} {h.get('seconds', '?')} s"
-                    if h.get("status") == "ok"
-                    else f"{h.get('view')} FAILED"
-                    for h in r.hooks
-                )
-                or "-"
-            )
-            runs.add_row(
-                str(r.run_id),
-                escape(r.command),
-                r.status,
-                _when(r.started_at),
-                f"{r.seconds:.2f}" if r.seconds is not None else "-",
-                str(r.loaded),
-                str(r.errored),
-                f"{r.rows['in']:,}",
-                f"{r.rows['inserted']:,}",
-                f"{r.rows['updated']:,}",
-                f"{r.rows['unchanged']:,}",
-                f"{r.rows['rejected']:,}",
-                f"{r.rows['deleted']:,}",
-                hooks,
-            )
-        console.print(runs)
+        console.print(runs_table(report.runs))
         for r in report.runs:
             if r.error:
-                console.print(f"run {r.run_id} {r.status}: {r.error}", style="red", markup=False)
-
+                console.print(Text(f"run {r.run_id} {r.status}: {r.error}", style="red"))
     if report.targets:
-        targets = Table(title="targets", title_justify="left")
-        for name in ("table", "serving view", "view", "last change", "last refresh"):
-            targets.add_column(name)
-        for t in report.targets:
-            state = "-" if not t.serving_view else ("stale" if t.stale else "fresh")
-            targets.add_row(
-                t.name, t.serving_view or "-", state, _when(t.last_change_at), _when(t.refreshed_at)
+        _targets(console, report)
+
+
+def _loads_per_feed(console: Console, loads: dict[str, dict[str, int]]) -> None:
+    if not loads:
+        console.print("No loads recorded yet.")
+        return
+    statuses = sorted({s for counts in loads.values() for s in counts})
+    table = _table("loads per feed and status", ("feed", *statuses), right=statuses)
+    for feed, counts in sorted(loads.items()):
+        table.add_row(literal(feed), *(f"{counts.get(s, 0):,}" for s in statuses))
+    console.print(table)
+
+
+def in_hand(units: Sequence[LeasedUnit]) -> Table:
+    """The units workers hold now, and what becomes of those whose holder is gone."""
+    table = _table(
+        "in hand", ("load", "feed", "key", "status", "owner", "pid", "age", "lease"), right=["age"]
+    )
+    table.columns[-1].no_wrap = True
+    for unit in units:
+        table.add_row(
+            str(unit.id),
+            literal(unit.feed),
+            literal(unit.key),
+            unit.status,
+            literal(unit.owner),
+            literal(unit.pid),
+            duration(unit.age_seconds),
+            lease_state(unit),
+        )
+    return table
+
+
+def lease_state(unit: LeasedUnit) -> Text:
+    if not unit.owner_alive:
+        return Text("stuck: owner gone, returns to the queue at the next claim", style=FAILED)
+    if unit.stuck:
+        return Text("lease expired", style=FAILED)
+    return Text(f"{duration(unit.lease_left_seconds)} left")
+
+
+#: The keys of `RunEntry.rows`, in the order of the columns "rows in" to "deleted".
+_ROW_KEYS = ("in", "inserted", "updated", "unchanged", "rejected", "deleted")
+
+
+def runs_table(runs: Sequence[RunEntry]) -> Table:
+    """The last runs, each counted in the units of its kind (a sync counts scopes)."""
+    columns = ("run", "kind", "command", "status", "started", "seconds", "done", "errored")
+    rows = ("rows in", "new", "updated", "unchanged", "rejected", "deleted")
+    table = _table("last runs", (*columns, *rows, "view refresh"), right=("seconds", *rows))
+    table.columns[columns.index("started")].no_wrap = True
+    for r in runs:
+        table.add_row(
+            str(r.run_id),
+            r.kind,
+            literal(r.command),
+            r.status,
+            _when(r.started_at),
+            f"{r.seconds:.2f}" if r.seconds is not None else "-",
+            units(r.loaded, r.units),
+            units(r.errored, r.units),
+            *(f"{r.rows[name]:,}" for name in _ROW_KEYS),
+            literal(_hooks(r.hooks)),
+        )
+    return table
+
+
+def units(count: int, unit: str) -> str:
+    """``1 load``, ``3 scopes``: a count in the unit of a run's kind."""
+    word = unit[:-1] if count == 1 and unit.endswith("s") else unit
+    return f"{count:,} {word}"
+
+
+def _hooks(hooks: Sequence[dict[str, Any]]) -> str:
+    shown = [
+        f"{h.get('view')} {h.get('seconds', '?')} s"
+        if h.get("status") == "ok"
+        else f"{h.get('view')} FAILED"
+        for h in hooks
+    ]
+    return ", ".join(shown) or "-"
+
+
+def _targets(console: Console, report: StatusReport) -> None:
+    table = _table("targets", ("table", "serving view", "view", "last change", "last refresh"))
+    for t in report.targets:
+        state = "-" if not t.serving_view else ("stale" if t.stale else "fresh")
+        table.add_row(
+            literal(t.name),
+            literal(t.serving_view),
+            state,
+            _when(t.last_change_at),
+            _when(t.refreshed_at),
+        )
+    console.print(table)
+
+
+# -- loads and feeds ------------------------------------------------------------------------------
+
+
+def loads_table(console: Console, loads: Sequence[UnitRecord]) -> None:
+    if not loads:
+        console.print("No loads match.")
+        return
+    rows = ("rows in", "new", "updated", "unchanged", "rejected")
+    columns = ("load", "feed", "object", "status", "attempts", *rows, "finished", "error")
+    table = _table("loads, newest first", columns, right=("attempts", *rows))
+    table.columns[-1].overflow = "fold"
+    for load in loads:
+        c = load.counts
+        table.add_row(
+            str(load.id),
+            literal(load.feed),
+            literal(load.key),
+            load.status,
+            str(load.attempts),
+            *(f"{n:,}" for n in (c.rows_in, c.inserted, c.updated, c.unchanged, c.rejected)),
+            _when(load.finished_at),
+            literal(load.error or ""),
+        )
+    console.print(table)
+
+
+def load_detail(console: Console, load: UnitRecord) -> None:
+    """Every field of one load, one per line."""
+    table = Table(title=literal(f"load {load.id}"), title_justify="left", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for name, value in load.as_dict().items():
+        if isinstance(value, dict):
+            value = json.dumps(value, default=str, ensure_ascii=False)
+        table.add_row(name, literal(value))
+    console.print(table)
+
+
+def feeds_table(console: Console, feeds: Sequence[FeedEntry]) -> None:
+    if not feeds:
+        console.print("No feeds are registered yet (a feed is registered by its first run).")
+        return
+    counts = ("waiting", "in hand", "done", "errored")
+    columns = ("feed", "kind", "state", "schedule", "source", *counts, "last scan", "next scan")
+    table = _table("feeds", columns, right=counts)
+    for f in feeds:
+        table.add_row(
+            literal(f.name),
+            f.kind,
+            Text("active") if f.active else Text("paused", style="yellow"),
+            literal(f.schedule),
+            literal(f"{f.source} {f.pattern}"),
+            f"{f.waiting:,}",
+            f"{f.leased:,}",
+            f"{f.done:,}",
+            f"{f.errored:,}",
+            _when(f.last_scan_at),
+            _when(f.next_scan_at),
+        )
+    console.print(table)
+    for f in feeds:
+        if f.scan_error:
+            console.print(
+                Text.assemble((f"feed {f.name}: last scan failed", FAILED), ": ", f.scan_error)
             )
-        console.print(targets)
+
+
+# -- syncs and queries ----------------------------------------------------------------------------
 
 
 def sync_report(console: Console, report: SyncReport) -> None:
     title = "dry run: changes that would be made" if report.dry_run else "sync"
-    table = Table(title=title, title_justify="left")
-    for name in ("entity", "created", "updated", "deleted", "unchanged"):
-        table.add_column(name, justify="left" if name == "entity" else "right")
+    table = _table(title, ("entity", "created", "updated", "deleted", "unchanged"))
+    for column in table.columns[1:]:
+        column.justify = "right"
     for entity, counts in report.totals().items():
         table.add_row(
-            entity,
+            literal(entity),
             f"{counts.created:,}",
             f"{counts.updated:,}",
             f"{counts.deleted:,}",
@@ -179,14 +367,24 @@ def sync_report(console: Console, report: SyncReport) -> None:
         )
     console.print(table)
     for scope in report.scopes:
-        state = "ok" if scope.ok else f"[bold red]FAILED[/]: {escape(scope.error or '')}"
+        state = (
+            Text("ok") if scope.ok else Text.assemble(("FAILED", FAILED), ": ", scope.error or "")
+        )
         console.print(
-            f"{scope.name}: {state} ({scope.statements} SQL statements, {scope.seconds:.2f} s)"
+            Text.assemble(
+                f"{scope.name}: ",
+                state,
+                f" ({scope.statements} SQL statements, {scope.seconds:.2f} s)",
+            )
         )
     if report.dry_run:
         for scope in report.scopes:
             for entity, action, key in scope.changes:
-                console.print(f"  would {action} {entity} {key}", markup=False)
+                console.print(Text(f"  would {action} {entity} {key}"))
+    _sync_notes(console, report)
+
+
+def _sync_notes(console: Console, report: SyncReport) -> None:
     requests = report.requests
     console.print(
         f"store: {requests.get('lists', 0)} listings ({requests.get('pages', 0)} pages, "
@@ -197,6 +395,29 @@ def sync_report(console: Console, report: SyncReport) -> None:
         console.print("No dataset matched.")
     elif not report.changed:
         console.print("Nothing changed.")
+
+
+def rows_table(console: Console, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Query results as a table (NULL for SQL nulls)."""
+    table = Table()
+    for column in columns:
+        table.add_column(literal(column))
+    for row in rows:
+        table.add_row(*(Text("NULL") if v is None else literal(v) for v in row))
+    console.print(table)
+
+
+# -- values ---------------------------------------------------------------------------------------
+
+
+def duration(seconds: float) -> str:
+    """``42 s``, ``12 min``, ``3.5 h``; negative durations (a lease overdue) keep their sign."""
+    sign, left = ("-" if seconds < 0 else ""), abs(seconds)
+    if left < 120:
+        return f"{sign}{left:.0f} s"
+    if left < 7200:
+        return f"{sign}{left / 60:.0f} min"
+    return f"{sign}{left / 3600:.1f} h"
 
 
 def _when(moment: datetime | None) -> str:

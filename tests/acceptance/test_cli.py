@@ -25,7 +25,22 @@ from tests.acceptance.conftest import (
     scalar,
 )
 
-COMMANDS = ["init", "import", "status", "retry", "demo", "sql", "glam", "cryoet", "db"]
+COMMANDS = [
+    "init",
+    "import",
+    "run",
+    "worker",
+    "scheduler",
+    "status",
+    "retry",
+    "demo",
+    "sql",
+    "loads",
+    "feeds",
+    "glam",
+    "cryoet",
+    "db",
+]
 LOG_LINE = re.compile(
     r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) "
     r"[\w.]+: \S"
@@ -73,6 +88,18 @@ def test_glam_help_lists_import_and_generate(sluice: Sluice) -> None:
 
     commands = command_panel(result.stdout)
     assert list(commands) == ["import", "generate"]
+    assert all(description.endswith(".") for description in commands.values())
+
+
+@pytest.mark.parametrize(
+    ("group", "verbs"),
+    [("loads", ["list", "show", "retry"]), ("feeds", ["list", "pause", "resume"])],
+)
+def test_operator_groups_list_their_verbs(sluice: Sluice, group: str, verbs: list[str]) -> None:
+    result = sluice.ok(group, "--help", env={"COLUMNS": "200"})
+
+    commands = command_panel(result.stdout)
+    assert list(commands) == verbs
     assert all(description.endswith(".") for description in commands.values())
 
 

@@ -182,13 +182,21 @@ class Database:
             return self._pool
 
     def read_only_query(self, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run a user's query in a read-only transaction; return column names and rows."""
+        """Run a user's query read-only (see `stream_query`); return column names and rows."""
+        with self.stream_query(query) as (columns, batches):
+            return columns, [row for batch in batches for row in batch]
+
+    def write_query(self, query: str) -> list[str]:
+        """Run a user's statements with the right to write (``sluice sql --write``): one
+        transaction, committed if every statement succeeds; return each statement's status."""
         try:
-            with self.connection() as conn, conn.transaction():
-                conn.execute("SET TRANSACTION READ ONLY")
-                cur = conn.execute(query)  # the user's own read-only query
-                columns = [c.name for c in cur.description or ()]
-                return columns, cur.fetchall() if cur.description else []
+            with self.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                cur.execute(query)  # the user's own statements, on purpose
+                statuses = []
+                while True:
+                    statuses.append(cur.statusmessage or "")
+                    if not cur.nextset():
+                        return statuses
         except psycopg.Error as exc:
             raise ConfigError(f"query failed: {str(exc).strip()}") from exc
 
@@ -198,7 +206,12 @@ class Database:
     ) -> Iterator[tuple[list[str], Iterator[list[tuple[Any, ...]]]]]:
         """Run a user's query in a read-only transaction and stream its rows in batches
         (a server-side cursor: memory stays bounded whatever the result's size); yields the
-        column names and an iterator of row batches."""
+        column names and an iterator of row batches.
+
+        Writing is impossible this way, whatever the text: the query becomes the body of one
+        ``DECLARE ... CURSOR FOR``, which takes a single SELECT (or VALUES) — no second
+        statement, no COMMIT, no SET TRANSACTION — inside a transaction that is read-only
+        from its start, so that even a function that writes is refused."""
         try:
             with self.connection() as conn, conn.transaction():
                 conn.execute("SET TRANSACTION READ ONLY")
@@ -208,7 +221,7 @@ class Database:
                     columns = [c.name for c in cur.description or ()]
                     yield columns, _batches(cur, batch)
         except psycopg.Error as exc:
-            raise ConfigError(f"query failed: {str(exc).strip()}") from exc
+            raise _read_only_refusal(query, exc) from exc
 
     def close(self) -> None:
         with self._lock:
@@ -224,6 +237,27 @@ class Database:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_READING = ("select", "values", "with", "table", "(")
+
+
+def _read_only_refusal(query: str, exc: psycopg.Error) -> ConfigError:
+    """What to tell the user of a query `stream_query` could not run, in their terms."""
+    words = query.strip().split(None, 1)
+    first = words[0].lower() if words else ""
+    hint = "use --write to run statements that change data"
+    if isinstance(exc, psycopg.errors.SyntaxError) and not first.startswith(_READING):
+        return ConfigError(
+            f"sluice sql runs one read-only query (SELECT, VALUES, WITH ... SELECT, TABLE); "
+            f"{words[0] if words else 'an empty query'!r} is not one: {hint}"
+        )
+    text = (exc.diag.message_primary or str(exc)).strip()
+    if "multiple commands" in text:
+        return ConfigError(f"sluice sql runs one query at a time (found several); {hint}")
+    if exc.sqlstate in {"25006", "0A000"}:  # read-only transaction, data-modifying WITH
+        return ConfigError(f"query refused: {text}; {hint}")
+    return ConfigError(f"query failed: {text}")
 
 
 def _batches(
