@@ -192,8 +192,15 @@ class Engine:
     def _set_active(self, name: str, active: bool) -> None:
         with self.db.connection(autocommit=True) as conn:
             ledger = Ledger(conn)
-            if not ledger.set_active(name, active):
+            if ledger.set_active(name, active):
+                return
+            declared = self.settings.feeds.get(name)
+            if declared is None:
                 self._known_feed(ledger, name)
+                return
+            # Declared in the project file but never run yet: register it, then pause it.
+            self.flow.register(ledger, declared)
+            ledger.set_active(name, active)
 
     @staticmethod
     def _known_feed(ledger: Ledger, name: str) -> None:

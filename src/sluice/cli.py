@@ -264,7 +264,8 @@ def db_shell() -> None:
         # Ctrl-C belongs to psql (it cancels the query being typed), not to this process.
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            code = subprocess.call([_psql(), opened.db.url])
+            conninfo, secrets = opened.db.client_connection()
+            code = subprocess.call([_psql(), conninfo], env={**os.environ, **secrets})
         finally:
             signal.signal(signal.SIGINT, previous)
     raise typer.Exit(code)

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from sluice import render
 from sluice.commands.common import engine, out, usage_error
@@ -44,12 +45,30 @@ def sql(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="Run statements that change data (several, in one transaction) and print "
+            "their status instead of rows.",
+        ),
+    ] = False,
 ) -> None:
-    """Run a read-only query against the sluice database and print the rows."""
+    """Run a read-only query against the sluice database and print the rows.
+
+    Without --write, writing is impossible whatever the text: the query runs as a cursor's
+    single SELECT in a read-only transaction."""
     if as_json and output not in (None, Format.json):
         raise usage_error(f"--json and --format {output} contradict each other")
     chosen = Format.json if as_json else output or Format.table
     with engine() as opened:
+        if write:
+            statuses = opened.db.write_query(query)
+            if chosen is Format.json:
+                sys.stdout.write(json.dumps({"ok": True, "statements": statuses}) + "\n")
+            else:
+                out.print(Text("\n".join(statuses)))
+            return
         if chosen is Format.table:
             columns, rows = opened.db.read_only_query(query)
             render.rows_table(out, columns, rows)

@@ -124,6 +124,15 @@ class Database:
     def display_url(self) -> str:
         return redact(self.url)
 
+    def client_connection(self) -> tuple[str, dict[str, str]]:
+        """How a client program (psql) connects: a connection string without the password,
+        for its command line (which anyone may read with ``ps``), and the environment that
+        carries the password (``PGPASSWORD``), if there is one."""
+        params = conninfo_to_dict(self.url)
+        password = params.pop("password", None)
+        env = {"PGPASSWORD": str(password)} if password else {}
+        return make_conninfo("", **params), env
+
     @property
     def embedded(self) -> bool:
         return self._embedded is not None

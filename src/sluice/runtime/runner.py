@@ -141,7 +141,7 @@ class Runner:
         wake: threading.Event | None,
         once: bool,
     ) -> None:
-        while not stop.is_set():
+        while not stop.is_set() and not self.interrupted.is_set():
             try:
                 found = self._next(steps, feed_ids())
             except SluiceError as exc:
@@ -367,6 +367,19 @@ class Runner:
             except Exception as exc:  # the lease expires anyway
                 log.warning("could not cancel a statement: %s", exc)
         return len(active)
+
+    def stop_now(self, wait: float) -> int:
+        """Cancel the work in hand, give it `wait` seconds to roll back and return its units,
+        then release whatever is still stuck; return how many units were in hand."""
+        held = self.cancel()
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._active:
+                    return held
+            time.sleep(0.05)
+        self.abandon()
+        return held
 
     def abandon(self) -> int:
         """Give up on worker threads that did not stop after `cancel` (stuck outside the

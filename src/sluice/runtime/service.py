@@ -78,7 +78,7 @@ def run_feeds(
             report.interrupted = session.failure
             status = "succeeded" if report.ok else "failed"
         except KeyboardInterrupt:
-            held = runner.cancel()
+            held = runner.stop_now(CANCEL_WAIT)
             report.interrupted = (
                 f"interrupted (SIGINT) with {held} load(s) in hand; they are back in the queue"
             )
@@ -136,6 +136,8 @@ class ServiceReport:
     #: Units that had to be cancelled when the grace period ran out.
     cancelled: int = 0
     stopped: bool = False
+    #: Why the service stopped by itself (its database lost, say), if it did.
+    reason: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -161,6 +163,7 @@ class ServiceReport:
             "feed_errors": self.feed_errors,
             "cancelled": self.cancelled,
             "stopped": self.stopped,
+            "reason": self.reason,
         }
 
 
@@ -207,6 +210,7 @@ class Service:
                 else:
                     report.cancelled = self._serve(scheduler, runner, stop, wake)
                 report.stopped = stop.is_set()
+                report.reason = session.failure
                 report.counts = tally.snapshot()
                 status = "succeeded" if report.ok else "failed"
             finally:
@@ -249,14 +253,12 @@ class Service:
             stop.wait()
             if done.wait(self.options.grace_seconds):
                 return
-            cancelled[0] = runner.cancel()
             log.warning(
-                "grace period of %.0f s over: %d unit(s) cancelled and returned to the queue",
+                "grace period of %.0f s over: cancelling the work in hand",
                 self.options.grace_seconds,
-                cancelled[0],
             )
-            if not done.wait(CANCEL_WAIT):
-                runner.abandon()
+            cancelled[0] = runner.stop_now(CANCEL_WAIT)
+            log.warning("%d unit(s) cancelled and returned to the queue", cancelled[0])
 
         threading.Thread(target=guard, name="sluice-grace", daemon=True).start()
         steps = [step for flow in self.flows for step in flow.steps]
