@@ -73,10 +73,13 @@ def run_report(console: Console, report: RunReport) -> None:
             f"{load.seconds:.2f}",
         )
     total = report.counts
+    units, attempts = len(report.final()), len(report.loads)
+    # Units once each: a load retried within the run is one load of several attempts.
+    loads = f"{units} loads" + (f" ({attempts} attempts)" if attempts != units else "")
     table.add_section()
     table.add_row(
         "",
-        f"{len(report.loads)} loads",
+        loads,
         f"{report.count('loaded')} loaded",
         f"{total.rows_in:,}",
         f"{total.inserted:,}",
