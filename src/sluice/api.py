@@ -25,10 +25,13 @@ from sluice.ledger.repository import Ledger
 from sluice.ledger.states import Status
 from sluice.load.flow import PostgresFlow
 from sluice.load.spec import Feed
+from sluice.recipes import sync_recipes
+from sluice.runtime.flows import Declared, Flow
 from sluice.runtime.progress import Progress
 from sluice.runtime.report import RunReport
 from sluice.runtime.service import Service, ServiceOptions, ServiceReport, run_feeds
 from sluice.status import FeedEntry, StatusReport, read_feeds, read_status
+from sluice.sync.flow import SyncFlow
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,22 @@ class Engine:
     def flow(self) -> PostgresFlow:
         """The PostgreSQL load flow of this engine (its feeds, scans and load step)."""
         return PostgresFlow(self.db, bulk=self.settings.bulk, s3=self.settings.s3)
+
+    @cached_property
+    def sync_flow(self) -> SyncFlow:
+        """The hierarchical sync flow (``[syncs.NAME]`` feeds: a scope per unit)."""
+        return SyncFlow(self.db, s3=self.settings.s3, recipes=sync_recipes())
+
+    @property
+    def flows(self) -> list[Flow]:
+        """Every flow the runtime works, each with its feed kind and steps."""
+        return [self.flow, self.sync_flow]
+
+    def declared(self) -> list[Declared]:
+        """The feeds and syncs of the project file, each with the flow that registers it."""
+        found: list[Declared] = [(self.flow, feed) for feed in self.settings.feeds.values()]
+        found += [(self.sync_flow, sync) for sync in self.settings.syncs.values()]
+        return found
 
     # -- feeds and runs ---------------------------------------------------------------------
 
@@ -123,13 +142,7 @@ class Engine:
         """Run every active feed (declared in the project file, or registered on the ledger)
         on its schedule until `stop` is set; with `once`, one pass over all of them."""
         options = ServiceOptions(runner=self.settings.runner, grace_seconds=grace_seconds)
-        service = Service(
-            self.db,
-            self.flow,
-            options,
-            declared=list(self.settings.feeds.values()),
-            progress=progress,
-        )
+        service = Service(self.db, self.flows, options, declared=self.declared(), progress=progress)
         return service.run(stop, once=once, command="run --once" if once else "run")
 
     # -- the ledger -------------------------------------------------------------------------
@@ -194,12 +207,13 @@ class Engine:
             ledger = Ledger(conn)
             if ledger.set_active(name, active):
                 return
-            declared = self.settings.feeds.get(name)
-            if declared is None:
+            declared = {feed.name: (flow, feed) for flow, feed in self.declared()}
+            if name not in declared:
                 self._known_feed(ledger, name)
                 return
             # Declared in the project file but never run yet: register it, then pause it.
-            self.flow.register(ledger, declared)
+            flow, feed = declared[name]
+            flow.register(ledger, feed)
             ledger.set_active(name, active)
 
     @staticmethod

@@ -29,6 +29,8 @@ from sluice.load.spec import (
 )
 from sluice.runtime.runner import RunnerOptions
 from sluice.store import S3Options
+from sluice.sync.flow import DEFAULT_SCHEDULE as SYNC_SCHEDULE
+from sluice.sync.flow import SyncDeclaration
 
 PROJECT_FILE = "sluice.toml"
 T = TypeVar("T")
@@ -68,6 +70,8 @@ class Settings:
     load: LoadOptions = field(default_factory=LoadOptions)
     #: Feeds declared in the project file, by name.
     feeds: Mapping[str, Feed] = field(default_factory=dict)
+    #: Hierarchical syncs declared in the project file (``[syncs.NAME]``), by name.
+    syncs: Mapping[str, SyncDeclaration] = field(default_factory=dict)
     #: The Celery broker (``sluice worker``, ``sluice scheduler``) and the queue on it.
     broker_url: str = DEFAULT_BROKER
     broker_queue: str = "sluice"
@@ -146,7 +150,7 @@ def _from_data(
     data: dict[str, Any], env: Mapping[str, str], path: Path | None, root: Path
 ) -> Settings:
     where = str(path) if path else "settings"
-    _only_keys(data, {"project", "database", "s3", "load", "broker", "feeds"}, where)
+    _only_keys(data, {"project", "database", "s3", "load", "broker", "feeds", "syncs"}, where)
     project = _section(data, "project", where)
     broker = _section(data, "broker", where)
     _only_keys(broker, {"url", "queue"}, f"{where} [broker]")
@@ -206,6 +210,7 @@ def _from_data(
         s3=s3_options,
         load=load_options,
         feeds=feeds,
+        syncs=_syncs(_section(data, "syncs", where), where),
         broker_url=broker_url,
         broker_queue=env.get("SLUICE_QUEUE") or _get(broker, "queue", str, "sluice", where),
     )
@@ -285,6 +290,30 @@ def _feed(name: str, body: Any, where: str, root: Path) -> Feed:
         ordered=_get(body, "ordered", bool, False, where),
         max_active=_get(body, "max_active", int, None, where),
     )
+
+
+def _syncs(section: dict[str, Any], where: str) -> dict[str, SyncDeclaration]:
+    """``[syncs.NAME]`` tables: a recipe, a schedule, and the recipe's own options (checked by
+    the recipe when the sync is registered)."""
+    syncs = {}
+    for name, body in section.items():
+        sync_where = f"{where} [syncs.{name}]"
+        if not isinstance(body, dict):
+            raise ConfigError(f"{sync_where}: expected a table")
+        options = {k: v for k, v in body.items() if k not in {"recipe", "schedule"}}
+        recipe = _get(body, "recipe", str, "", sync_where)
+        if not recipe:
+            raise ConfigError(f"{sync_where}: 'recipe' is required (e.g. recipe = \"cryoet\")")
+        try:
+            syncs[name] = SyncDeclaration(
+                name=name,
+                recipe=recipe,
+                options=options,
+                schedule=_get(body, "schedule", str, SYNC_SCHEDULE, sync_where),
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{sync_where}: {exc}") from None
+    return syncs
 
 
 def _serving(body: dict[str, Any], where: str) -> ServingView:

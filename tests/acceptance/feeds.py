@@ -43,3 +43,20 @@ def write_shard(bucket: Path, shard: int, rows: int) -> Path:
     text = "".join(f"{shard * 1_000_000 + i},{shard},value {i}\n" for i in range(rows))
     path.write_text(text)
     return path
+
+
+def write_sync(folder: Path, bucket: Path, *, prefix: str = "30001") -> None:
+    """Add a CryoET sync of `bucket` to the project file of `folder`."""
+    lines = [
+        "",
+        "[syncs.portal]",
+        'recipe = "cryoet"',
+        f'bucket = "{bucket}"',
+        'https_prefix = "https://foo.com"',
+        f's3_prefix = "{prefix}"',
+        "everything = true",
+        'schedule = "1h"',
+    ]
+    project = folder / "sluice.toml"
+    existing = project.read_text() if project.exists() else ""
+    project.write_text(existing + "\n".join(lines) + "\n")

@@ -5,6 +5,7 @@ once; a worker killed in the middle of a load loses nothing; an ordered feed sta
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.acceptance.conftest import FAULT, Sluice, describe, query, scalar
-from tests.acceptance.feeds import TABLE, write_project, write_shard
+from tests.acceptance.feeds import TABLE, write_project, write_shard, write_sync
 from tests.acceptance.test_runtime import Collector, assert_applied_in_key_order, loaded, wait_for
 
 pytestmark = pytest.mark.slow
@@ -146,3 +147,23 @@ def test_an_ordered_feed_is_applied_in_key_order_by_three_workers(
 
     assert_applied_in_key_order(db, len(shards))
     assert scalar(db, f"SELECT count(*) FROM {TABLE}") == len(shards) * ROWS
+
+
+def test_workers_sync_a_dataset(sluice: Sluice, tmp_path: Path, broker_env: dict[str, str]) -> None:
+    db = sluice.database_url
+    assert db is not None
+    portal = tmp_path / "test-public-bucket"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "cryoet-test-files", portal)
+    write_sync(tmp_path, portal)
+
+    with workers(sluice, broker_env, 2):
+        assert sluice.run("scheduler", "--once", env=broker_env).returncode == 0
+        wait_for(
+            lambda: scalar(db, "SELECT count(*) FROM sluice.units WHERE status = 'loaded'") == 1,
+            "the dataset to sync",
+        )
+
+    assert query(db, "SELECT kind, key, status, attempts FROM sluice.units") == [
+        ("sync", "30001/", "loaded", 1)
+    ]
+    assert scalar(db, "SELECT count(*) FROM cryoet.run") == 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import signal
 import subprocess
 import threading
@@ -16,11 +17,12 @@ from typing import Any
 import pytest
 
 from tests.acceptance.conftest import FAULT, Sluice, describe, query, scalar
-from tests.acceptance.feeds import TABLE, write_project, write_shard
+from tests.acceptance.feeds import TABLE, write_project, write_shard, write_sync
 
 pytestmark = pytest.mark.slow
 
 ROWS = 2_000
+CRYOET_FILES = Path(__file__).resolve().parents[1] / "data" / "cryoet-test-files"
 #: Seconds a test waits for the service to do something before it gives up.
 DEADLINE = 60.0
 
@@ -189,3 +191,28 @@ def test_a_feed_limit_caps_the_loads_in_hand(sluice: Sluice, tmp_path: Path) -> 
     most = max(sum(1 for s, f in spans if s <= moment < f) for moment, _ in spans)
     assert most <= 2, f"{most} loads of the feed were in hand at once"
     assert scalar(db, f"SELECT count(*) FROM {TABLE}") == 8 * ROWS * 5
+
+
+def test_the_service_runs_table_feeds_and_syncs_together(sluice: Sluice, tmp_path: Path) -> None:
+    db = sluice.database_url
+    assert db is not None
+    bucket = write_project(tmp_path)
+    write_shard(bucket, 1, ROWS)
+    portal = tmp_path / "test-public-bucket"
+    shutil.copytree(CRYOET_FILES, portal)
+    write_sync(tmp_path, portal)
+
+    result = sluice.run("run", "--once", "--workers", "2", "--json")
+
+    assert result.returncode == 0, describe(result)
+    assert query(db, "SELECT kind, key, status FROM sluice.units ORDER BY kind, key") == [
+        ("load", "e-0001.csv", "loaded"),
+        ("sync", "30001/", "loaded"),
+    ]
+    assert scalar(db, "SELECT count(*) FROM cryoet.run") == 4
+    assert scalar(db, f"SELECT count(*) FROM {TABLE}") == ROWS
+    feeds = json.loads(sluice.ok("feeds", "list", "--json").stdout)
+    assert sorted((f["name"], f["kind"]) for f in feeds) == [
+        ("events", "postgres"),
+        ("portal", "sync"),
+    ]

@@ -46,6 +46,10 @@ class Flow(Protocol):
         """The steps working the units of this flow's feeds."""
         ...
 
+    def register(self, ledger: Ledger, declared: Any) -> Source:
+        """Record a declared feed on the ledger (creating what it needs first)."""
+        ...
+
     def adopt(self, row: FeedRow) -> Source:
         """A feed registered on the ledger (by this process or another)."""
         ...
@@ -74,3 +78,7 @@ class Flow(Protocol):
         """Post-load hooks for sources whose units are done (serving-view refreshes);
         one report per hook run."""
         ...
+
+
+#: A feed declared in the project file and the flow that registers it.
+Declared = tuple[Flow, Any]

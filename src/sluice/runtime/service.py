@@ -23,7 +23,7 @@ from sluice.errors import SluiceError
 from sluice.ledger.records import RunCounts
 from sluice.load.flow import PostgresFlow, Source
 from sluice.load.spec import Feed
-from sluice.runtime.flows import Flow
+from sluice.runtime.flows import Declared, Flow
 from sluice.runtime.progress import Progress
 from sluice.runtime.report import LoadReport, RunReport
 from sluice.runtime.runner import Runner, RunnerOptions
@@ -116,6 +116,19 @@ def _prepare(
     return prepared
 
 
+def register_declared(session: LedgerSession, declared: Sequence[Declared]) -> list[dict[str, str]]:
+    """Register the feeds of the project file; return those that failed, and why (the others
+    still run)."""
+    errors = []
+    for flow, feed in declared:
+        try:
+            flow.register(session.ledger(), feed)
+        except SluiceError as exc:
+            log.error("feed %s: %s", feed.name, exc)
+            errors.append({"feed": feed.name, "error": str(exc)})
+    return errors
+
+
 @dataclass(frozen=True)
 class ServiceOptions:
     """How the long-running service works."""
@@ -173,15 +186,14 @@ class Service:
     def __init__(
         self,
         db: Database,
-        flow: PostgresFlow,
+        flows: Sequence[Flow],
         options: ServiceOptions,
         *,
-        declared: Sequence[Feed] = (),
+        declared: Sequence[Declared] = (),
         progress: Progress | None = None,
     ) -> None:
         self.db = db
-        self.flow = flow
-        self.flows: list[Flow] = [flow]
+        self.flows = list(flows)
         self.options = options
         self.declared = list(declared)
         self.progress = progress
@@ -220,14 +232,7 @@ class Service:
         return report
 
     def _register(self, session: LedgerSession) -> list[dict[str, str]]:
-        errors = []
-        for feed in self.declared:
-            try:
-                self.flow.register(session.ledger(), feed)
-            except SluiceError as exc:
-                log.error("feed %s: %s", feed.name, exc)
-                errors.append({"feed": feed.name, "error": str(exc)})
-        return errors
+        return register_declared(session, self.declared)
 
     def _steps(self) -> list[object]:
         return [step for flow in self.flows for step in flow.steps]

@@ -27,11 +27,12 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 
 from sluice.api import Engine, open_engine
 from sluice.config import Settings
-from sluice.errors import SluiceError
+from sluice.errors import ConfigError, SluiceError
 from sluice.ledger.records import RunCounts
 from sluice.runtime.flows import Flow
 from sluice.runtime.runner import Runner
 from sluice.runtime.scheduler import Scheduler, Tally, scan
+from sluice.runtime.service import register_declared
 from sluice.runtime.session import LedgerSession
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class WorkerRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = open_engine(settings=settings)
-        self.flow = self.engine.flow
+        self.flows = {flow.kind: flow for flow in self.engine.flows}
         self.tally = Tally()
         self.session = LedgerSession(self.engine.db, "worker", kind="worker").start()
         self.session.counts = self.tally.snapshot
@@ -122,37 +123,52 @@ class WorkerRuntime:
         self._leases.__enter__()
         self.dispatch = BrokerDispatch(make_app(settings), self.session, settings)
 
+    def _feed(self, feed_id: int) -> tuple[Flow, Any]:
+        """The flow of a feed, and the feed as that flow works it."""
+        rows = self.session.ledger().feeds(ids=[feed_id])
+        if not rows:
+            raise ConfigError(f"feed {feed_id} is not registered")
+        flow = self.flows.get(rows[0].kind)
+        if flow is None:
+            raise ConfigError(f"feed {rows[0].name!r} is of a kind this worker cannot do")
+        return flow, flow.source(self.session.ledger(), feed_id)
+
     def process(self, unit_id: int) -> dict[str, Any]:
-        report = self.runner.claim_and_process(self.flow.step, unit_id)
         feed_id = self.session.queue().feed_of(unit_id)
-        if feed_id is not None:
-            self._follow_up(feed_id)
+        if feed_id is None:
+            return {"unit": unit_id, "status": "no such unit"}
+        flow, source = self._feed(feed_id)
+        report = None
+        for step in flow.steps:
+            report = self.runner.claim_and_process(step, unit_id)
+            if report is not None:
+                break
+        self._follow_up(flow, source)
         if report is None:
             return {"unit": unit_id, "status": "not claimable now (done, in hand or waiting)"}
         return {"unit": unit_id, "status": report.status, "error": report.error}
 
     def discover(self, feed_id: int) -> dict[str, Any]:
-        source = self.flow.source(self.session.ledger(), feed_id)
+        flow, source = self._feed(feed_id)
         if not source.active:
             return {"feed": feed_id, "status": "paused"}
-        new = scan(self.session, self.flow, source)
+        new = scan(self.session, flow, source)
         self.tally.discovered(new)
-        self.dispatch.work(self.flow, [source])
+        self.dispatch.work(flow, [source])
         return {"feed": feed_id, "new": new}
 
     def refresh(self, feed_id: int) -> dict[str, Any]:
-        source = self.flow.source(self.session.ledger(), feed_id)
-        hooks = self.flow.after(self.session.ledger(), [source])
+        flow, source = self._feed(feed_id)
+        hooks = flow.after(self.session.ledger(), [source])
         self.tally.hooks(hooks)
         return {"feed": feed_id, "hooks": hooks}
 
-    def _follow_up(self, feed_id: int) -> None:
+    def _follow_up(self, flow: Flow, source: Any) -> None:
         try:
-            source = self.flow.source(self.session.ledger(), feed_id)
-            self.dispatch.work(self.flow, [source])
-            self.dispatch.after(self.flow, [source])
+            self.dispatch.work(flow, [source])
+            self.dispatch.after(flow, [source])
         except SluiceError as exc:  # the scheduler's next tick hands the work out instead
-            log.warning("handing out the next work of feed %d failed: %s", feed_id, exc)
+            log.warning("handing out the next work of feed %d failed: %s", source.feed_id, exc)
 
     def close(self) -> None:
         self._leases.__exit__(None, None, None)
@@ -268,12 +284,8 @@ def run_scheduler(
         assert session.run_id is not None
         dispatch = BrokerDispatch(app, session, settings)
         report = SchedulerReport(session.run_id, sent=dispatch.sent)
-        for feed in settings.feeds.values():
-            try:
-                engine.flow.register(session.ledger(), feed)
-            except SluiceError as exc:
-                report.feed_errors.append({"feed": feed.name, "error": str(exc)})
-        scheduler = Scheduler(session, [engine.flow], dispatch)
+        report.feed_errors = register_declared(session, engine.declared())
+        scheduler = Scheduler(session, engine.flows, dispatch)
         session.counts = lambda: _scheduler_counts(report)
         status = "failed"
         try:

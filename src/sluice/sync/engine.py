@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from sluice import faults
-from sluice.db import Database
+from sluice.db import Connection, Database
 from sluice.errors import SchemaError, SluiceError
 from sluice.sync.repository import SyncRepository
 from sluice.sync.spec import Entity, Field, Getter, Item, Row, Tree
@@ -199,23 +199,7 @@ class Syncer:
         started = time.perf_counter()
         try:
             with self.db.connection() as conn:
-                repo = SyncRepository(conn, self.tree)
-                try:
-                    with conn.transaction():
-                        if self.dry_run:
-                            repo.ensure_schema()
-                            repo.statements = 0
-                        repo.lock(f"scope {name}")
-                        walk = _Walk(self.tree, self.view, repo, report)
-                        for step in passes:
-                            wanted = self.enabled if step.only is None else frozenset(step.only)
-                            entities = [e for e in self.tree.below(step.root) if e.name in wanted]
-                            walk.run(self.tree[step.root], step.items, entities)
-                        if self.dry_run:
-                            raise psycopg.Rollback()
-                        faults.pause("sync")
-                finally:
-                    report.statements = repo.statements
+                self.apply(conn, name, passes, report)
         except SluiceError as exc:
             report.ok = False
             report.error = str(exc)
@@ -227,6 +211,30 @@ class Syncer:
             report.error = f"unexpected {type(exc).__name__}: {exc}"
             log.exception("%s: unexpected error", name)
         report.seconds = time.perf_counter() - started
+        return report
+
+    def apply(
+        self, conn: Connection, name: str, passes: Sequence[Pass], report: ScopeReport
+    ) -> ScopeReport:
+        """Run `passes` on `conn`, in a transaction of its own or a savepoint of the one it is
+        in (a work-queue unit's, committed with the unit); raise on failure, nothing kept."""
+        repo = SyncRepository(conn, self.tree)
+        try:
+            with conn.transaction():
+                if self.dry_run:
+                    repo.ensure_schema()
+                    repo.statements = 0
+                repo.lock(f"scope {name}")
+                walk = _Walk(self.tree, self.view, repo, report)
+                for step in passes:
+                    wanted = self.enabled if step.only is None else frozenset(step.only)
+                    entities = [e for e in self.tree.below(step.root) if e.name in wanted]
+                    walk.run(self.tree[step.root], step.items, entities)
+                if self.dry_run:
+                    raise psycopg.Rollback()
+                faults.pause("sync")
+        finally:
+            report.statements = repo.statements
         return report
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import hashlib
 import json
 import re
 import threading
@@ -106,6 +107,7 @@ class BucketView:
         self.https_prefix = https_prefix.rstrip("/")
         self._keys: list[str] = []
         self._sizes: dict[str, int] = {}
+        self._versions: dict[str, str] = {}
         self._listed: list[str] = []
         self._json: dict[str, Any] = {}
         #: The key each parsed document (a dict or list) came from, by identity: errors about
@@ -124,6 +126,7 @@ class BucketView:
             if info.key not in self._sizes:
                 bisect.insort(self._keys, info.key)
             self._sizes[info.key] = info.size
+            self._versions[info.key] = info.version
         self._listed.append(prefix)
 
     def _ensure(self, prefix: str) -> None:
@@ -149,6 +152,15 @@ class BucketView:
     def size_under(self, prefix: str) -> int:
         """Total size of the objects whose key starts with `prefix` (0 if there are none)."""
         return sum(self._sizes[key] for key in self.keys(prefix))
+
+    def fingerprint(self, prefixes: Iterable[str], salt: str = "") -> str:
+        """A digest of every object below `prefixes` and its version: it changes exactly when
+        an object there is added, removed or replaced (and with `salt`, the sync's options)."""
+        digest = hashlib.sha256(salt.encode())
+        for prefix in sorted(set(prefixes)):
+            for key in self.keys(prefix):
+                digest.update(f"{key}\0{self._versions.get(key, '')}\0".encode())
+        return digest.hexdigest()[:32]
 
     def folders(self, prefix: str) -> list[str]:
         """Folders directly below `prefix` (ending in ``/``), from the listing."""

@@ -1,0 +1,255 @@
+"""What the CryoET recipe declares about a portal bucket: its import flags, its scopes (the
+depositions named, then each dataset folder) and the passes that sync one scope. The one-shot
+``cryoet load`` (`sluice.recipes.cryoet.api`) and the runtime's sync feeds
+(`sluice.sync.flow`) both use these.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sluice.errors import ConfigError
+from sluice.recipes.cryoet.tree import TREE
+from sluice.store import S3Options, Store, locate
+from sluice.sync import BucketView, Item, Pass, Syncer, SyncError
+from sluice.sync.finders import dig
+from sluice.sync.flow import Scope
+
+DEFAULT_HTTPS_PREFIX = "https://files.cryoetdataportal.cziscience.com"
+DEPOSITIONS = "depositions_metadata"
+
+#: Import flags, as in the original command (``--import-<flag with dashes>``).
+FLAGS = (
+    "depositions",
+    "dataset_authors",
+    "dataset_funding",
+    "runs",
+    "frame_acquisition_files",
+    "frames",
+    "gains",
+    "tiltseries",
+    "alignments",
+    "identified_objects",
+    "tomogram_voxel_spacing",
+    "tomograms",
+    "tomogram_authors",
+    "annotations",
+    "annotation_authors",
+    "annotation_method_links",
+)
+
+
+def resolve_flags(flags: Iterable[str], *, everything: bool = False) -> frozenset[str]:
+    """The flags in force after the original's implication rules (in its order), plus one
+    fix: identified objects need their runs, so they imply ``runs`` too."""
+    on = set(FLAGS) if everything else set(flags)
+    unknown = on - set(FLAGS)
+    if unknown:
+        raise ConfigError(f"unknown import flag {sorted(unknown)[0]!r}")
+    if on & {"annotation_authors", "annotation_method_links"}:
+        on.add("annotations")
+    if "tomogram_authors" in on:
+        on.add("tomograms")
+    if on & {"annotations", "tomograms"}:
+        on.add("tomogram_voxel_spacing")
+    if "alignments" in on:
+        on.add("tiltseries")
+    if "frames" in on:
+        on.add("frame_acquisition_files")
+    if on & {
+        "alignments",
+        "gains",
+        "frame_acquisition_files",
+        "tiltseries",
+        "tomogram_voxel_spacing",
+        "identified_objects",
+    }:
+        on.add("runs")
+    return frozenset(on)
+
+
+def enabled_entities(flags: Collection[str]) -> set[str]:
+    """Entities synced below a dataset when `flags` are on (the dataset itself always)."""
+    return {e.name for e in TREE.entities if not e.flag or e.flag in flags}
+
+
+DEPOSITION_CHILDREN = ("deposition_author", "deposition_type")
+
+
+def dataset_passes(syncer: Syncer, view: BucketView, folder: str) -> list[Pass]:
+    """The passes that sync one dataset folder: the depositions it refers to that the
+    database lacks, then the dataset and everything enabled below it."""
+    view.prefetch(key for key in view.keys(folder) if key.endswith(".json") and ".zarr/" not in key)
+    dataset = Item(path=folder, data=view.json(folder + "dataset_metadata.json"))
+    passes = _missing_depositions(syncer, view, folder, dataset, DEPOSITION_CHILDREN)
+    passes.append(Pass("dataset", [dataset]))
+    return passes
+
+
+def deposition_passes(view: BucketView, deposition_ids: Sequence[int]) -> list[Pass]:
+    items = [_deposition_item(view, dep) for dep in deposition_ids]
+    return [Pass("deposition", items, DEPOSITION_CHILDREN)]
+
+
+def deposition_label(deposition_ids: Sequence[int]) -> str:
+    return "depositions " + ", ".join(str(d) for d in deposition_ids)
+
+
+def _missing_depositions(
+    syncer: Syncer,
+    view: BucketView,
+    folder: str,
+    dataset: Item,
+    children: Collection[str],
+) -> list[Pass]:
+    """A pass importing the depositions the dataset's documents refer to that the database
+    does not have yet (a deposition already there is never overwritten by this)."""
+    referenced: dict[int, str] = {}
+    for key in view.keys(folder):
+        if key.endswith(".json") and ".zarr/" not in key:
+            value = dig(view.json(key), "deposition_id")
+            if isinstance(value, int) and not isinstance(value, bool):
+                referenced.setdefault(value, key)
+    dataset_deposition = dig(dataset.data, "deposition_id")
+    if isinstance(dataset_deposition, int):
+        referenced.setdefault(dataset_deposition, dataset.path + "dataset_metadata.json")
+    missing = sorted(set(referenced) - syncer.existing_ids("deposition", referenced))
+    if not missing:
+        return []
+    items = []
+    for deposition in missing:
+        try:
+            items.append(_deposition_item(view, deposition))
+        except ConfigError:
+            raise SyncError(
+                f"deposition {deposition} (named by {view.store.uri(referenced[deposition])}) "
+                f"is not in the database and {DEPOSITIONS}/{deposition}/ has no "
+                "deposition_metadata.json"
+            ) from None
+    return [Pass("deposition", items, children)]
+
+
+def _deposition_item(view: BucketView, deposition: int) -> Item:
+    """The deposition folder of exactly this id (``300`` never selects ``3001``)."""
+    folder = f"{DEPOSITIONS}/{int(deposition)}/"
+    marker = folder + "deposition_metadata.json"
+    if not view.exists(marker):
+        raise ConfigError(f"deposition {deposition}: {view.store.uri(marker)} does not exist")
+    return Item(path=folder, data=view.json(marker))
+
+
+def dataset_folders(view: BucketView, s3_prefix: str, filters: Sequence[str]) -> list[str]:
+    """Dataset folders under the prefix, matching whole path segments: ``1000`` selects the
+    folder ``1000/`` and never ``10001/``; ``a/`` (or nothing) selects every folder in it."""
+    prefix = s3_prefix.strip().lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        candidates = [prefix + "/"]
+    else:
+        candidates = list(view.store.list_dirs(prefix.rstrip("/")))
+    wanted = {f.strip().strip("/") for f in filters}
+    found = []
+    for folder in candidates:
+        if wanted and folder.rstrip("/").rsplit("/", 1)[-1] not in wanted:
+            continue
+        if view.exists(folder + "dataset_metadata.json"):
+            found.append(folder)
+    return found
+
+
+def open_bucket(bucket: str, endpoint_url: str | None, s3: S3Options) -> tuple[Store, str]:
+    """The store and the bucket name used in s3:// URLs. A local folder stands for a bucket
+    of the folder's name, so the same tree gives the same rows from a folder and from S3."""
+    if not bucket.strip():
+        raise ConfigError("name a bucket (an S3 bucket name or s3:// URL) or a local folder")
+    if bucket.startswith("s3://"):
+        url = bucket
+    elif "://" in bucket or "/" in bucket or Path(bucket).is_dir():
+        store, prefix = locate(bucket, s3)
+        if prefix:
+            raise ConfigError(f"{bucket!r}: name a bucket, not a prefix (use --s3-prefix)")
+        name = Path(bucket.removeprefix("file://")).resolve().name
+        return store, name
+    else:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", bucket):
+            raise ConfigError(f"{bucket!r} is neither an S3 bucket name nor a folder")
+        url = f"s3://{bucket}"
+    options = replace(s3, endpoint_url=endpoint_url) if endpoint_url else s3
+    store, prefix = locate(url, options)
+    if prefix:
+        raise ConfigError(f"{bucket!r}: name a bucket, not a prefix (use --s3-prefix)")
+    return store, url[5:]
+
+
+#: The options of a CryoET sync feed (``[syncs.NAME]`` with ``recipe = "cryoet"``).
+OPTIONS = {
+    "bucket": str,
+    "https_prefix": str,
+    "endpoint_url": str,
+    "s3_prefix": str,
+    "deposition_ids": list,
+    "flags": list,
+    "everything": bool,
+    "filter_datasets": list,
+}
+
+
+class CryoetSync:
+    """A portal bucket as a sync feed: its scopes are the depositions named, then each
+    dataset folder below ``s3_prefix``; each is synced as ``cryoet load`` syncs it."""
+
+    tree = TREE
+
+    def __init__(self, options: Mapping[str, Any], s3: S3Options) -> None:
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise ConfigError(
+                f"cryoet sync: unknown option {unknown[0]!r} (known: {', '.join(sorted(OPTIONS))})"
+            )
+        for name, kind in OPTIONS.items():
+            if name in options and not isinstance(options[name], kind):
+                raise ConfigError(f"cryoet sync: {name} must be {kind.__name__}")
+        if not options.get("bucket"):
+            raise ConfigError("cryoet sync: 'bucket' is required (a bucket, s3:// URL or folder)")
+        self.options = dict(options)
+        self.https_prefix = str(options.get("https_prefix") or DEFAULT_HTTPS_PREFIX)
+        self.store, self.bucket = open_bucket(
+            str(options["bucket"]), options.get("endpoint_url") or None, s3
+        )
+        self.on = resolve_flags(
+            [str(f) for f in options.get("flags", ())], everything=bool(options.get("everything"))
+        )
+        self.deposition_ids = tuple(int(d) for d in options.get("deposition_ids", ()))
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url
+
+    def view(self) -> BucketView:
+        return BucketView(self.store, self.bucket, self.https_prefix)
+
+    def enabled(self) -> set[str]:
+        return enabled_entities(self.on)
+
+    def scopes(self, view: BucketView) -> list[Scope]:
+        found = []
+        if "depositions" in self.on and self.deposition_ids:
+            folders = tuple(f"{DEPOSITIONS}/{d}/" for d in self.deposition_ids)
+            found.append(Scope(DEPOSITION_SCOPE, deposition_label(self.deposition_ids), folders))
+        prefix = str(self.options.get("s3_prefix", ""))
+        filters = [str(f) for f in self.options.get("filter_datasets", ())]
+        for folder in dataset_folders(view, prefix, filters):
+            found.append(Scope(folder, f"dataset {folder.rstrip('/')}", (folder,)))
+        return found
+
+    def passes(self, syncer: Syncer, view: BucketView, scope: str) -> list[Pass]:
+        if scope == DEPOSITION_SCOPE:
+            return deposition_passes(view, self.deposition_ids)
+        return dataset_passes(syncer, view, scope)
+
+
+#: The key of the scope of the depositions a sync names (no dataset folder is called so).
+DEPOSITION_SCOPE = f"{DEPOSITIONS}/"
