@@ -444,4 +444,20 @@ STARTER = """\
 #                                     # write bad ones to <object>.rejects-<load>.csv
 # format = { header = false, delimiter = ",", quote = '"' }
 # serving = { view = "view_events", unique = ["id"], indexes = ["kind"] }  # id: added by sluice
+# schedule = "60s"                    # how often 'sluice run' scans it: "5m", "1h", "0 15 * * *"
+# ordered = false                     # true: one object at a time, in key order
+# max_active = 4                      # at most this many of its objects in hand at once
+
+# The Celery broker of 'sluice worker' and 'sluice scheduler' (env SLUICE_BROKER_URL).
+# [broker]
+# url = "redis://127.0.0.1:6379/0"
+# queue = "sluice"
+
+# A hierarchical sync run by 'sluice run' on its schedule (each dataset folder a unit).
+# [syncs.portal]
+# recipe = "cryoet"
+# bucket = "s3://cryoet-data-portal-public"
+# s3_prefix = "10000"
+# everything = true
+# schedule = "1h"
 """
