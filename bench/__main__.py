@@ -21,6 +21,12 @@ benchmarks:
           store requests, SQL statements and times.
           Options: --runs N [N ...], --change FRACTION, --no-s3, --database NAME.
 
+  hostile Objects built to exhaust memory, imported with 'sluice import': a ~4 GiB gzip bomb
+          of one endless line, a ~1 GiB gzip bomb of short rows, 400 MB without a line break
+          (the failing ones also as a new version of a loaded key, the staged way); peak RSS,
+          wall time, ledger status and error of each. Options: --bomb-gib G, --rows-gib G,
+          --flat-mb N, --no-staged, --keep, --database NAME.
+
   runtime 16 GLAM shards (1M rows) loaded with 1 and 2 workers, as threads of 'sluice run'
           and as Celery worker processes (Redis broker, SLUICE_BROKER_URL or 127.0.0.1:6379);
           and one scheduler tick over 1,000 and 10,000 objects already loaded: seconds and
@@ -43,6 +49,12 @@ def _cryoet(argv: list[str]) -> int:
     return cryoet.main(argv)
 
 
+def _hostile(argv: list[str]) -> int:
+    from bench import hostile
+
+    return hostile.main(argv)
+
+
 def _runtime(argv: list[str]) -> int:
     from bench import runtime
 
@@ -52,6 +64,7 @@ def _runtime(argv: list[str]) -> int:
 BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "glam": _glam,
     "cryoet": _cryoet,
+    "hostile": _hostile,
     "runtime": _runtime,
 }
 

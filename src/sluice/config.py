@@ -50,6 +50,9 @@ class LoadOptions:
     stage_parallelism: int = 2
     #: Bytes per COPY chunk on the staged path (also the unit of rescue for bad rows).
     chunk_bytes: int = 8 << 20
+    #: A physical line longer than this many MiB fails its object (a gzip bomb, a file that
+    #: is not CSV), whatever the path: memory stays bounded.
+    max_line_mb: int = 64
 
 
 #: The broker Celery workers use when none is configured.
@@ -86,7 +89,9 @@ class Settings:
     def bulk(self) -> BulkOptions:
         """The options of the bulk load path."""
         return BulkOptions(
-            stage_parallelism=self.load.stage_parallelism, chunk_bytes=self.load.chunk_bytes
+            stage_parallelism=self.load.stage_parallelism,
+            chunk_bytes=self.load.chunk_bytes,
+            max_line_bytes=self.load.max_line_mb << 20,
         )
 
     @property
@@ -162,7 +167,14 @@ def _from_data(
     _only_keys(s3, {"endpoint_url", "region"}, f"{where} [s3]")
     _only_keys(
         load,
-        {"workers", "lease_seconds", "max_attempts", "stage_parallelism", "chunk_mb"},
+        {
+            "workers",
+            "lease_seconds",
+            "max_attempts",
+            "stage_parallelism",
+            "chunk_mb",
+            "max_line_mb",
+        },
         f"{where} [load]",
     )
 
@@ -187,6 +199,7 @@ def _from_data(
             env, load, "stage_parallelism", defaults.stage_parallelism, where
         ),
         chunk_bytes=_bounded(env, load, "chunk_mb", defaults.chunk_bytes >> 20, where) << 20,
+        max_line_mb=_bounded(env, load, "max_line_mb", defaults.max_line_mb, where),
     )
     broker_url = (
         env.get("SLUICE_BROKER_URL")
@@ -372,6 +385,7 @@ BOUNDS: dict[str, tuple[int, int]] = {
     "max_attempts": (1, 100),
     "stage_parallelism": (1, 32),
     "chunk_mb": (1, 1024),
+    "max_line_mb": (1, 1024),
     "max_rejects": (0, 1_000_000_000),
 }
 
@@ -429,6 +443,7 @@ STARTER = """\
 # max_attempts = 5        # transient failures before a load is errored
 # stage_parallelism = 2   # connections that COPY into staging at once
 # chunk_mb = 8            # COPY chunk size on the staged path
+# max_line_mb = 64        # a longer line fails its object (a gzip bomb, a file that is not CSV)
 
 # A feed: objects under `source` whose key (below the source) fully matches `pattern`
 # are loaded into `table`. Run it with `sluice import NAME`.

@@ -7,12 +7,25 @@ minus its header, and line numbers are the physical lines an editor shows.
 
 from __future__ import annotations
 
+import itertools
 import random
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from sluice.formats.csv import Chunk, Record, chunks, record_line, records, without_header
+from sluice.errors import BadInputError
+from sluice.formats.csv import (
+    Chunk,
+    Record,
+    chunks,
+    record_line,
+    records,
+    split_header,
+    without_header,
+)
+from sluice.formats.streams import LineGuard, without_bom
 
 #: Fields as an export writes them: NULL, empty string, plain, and quoted fields holding the
 #: delimiter, newlines, doubled quotes, or a doubled quote right at a newline. Written with LF;
@@ -165,6 +178,27 @@ def test_random_splits_regroup_into_whole_records(seed: int) -> None:
         size = rng.choice([1, 2, 7, 30, 100, 500, len(sample.data) + 1])
         found = list(chunks(iter(pieces), size=size, header=bool(sample.header)))
         check_chunks(sample, found)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_line_numbers_from_a_counting_stream_are_the_same(seed: int) -> None:
+    """Chunks of a stream whose line breaks a guard counted take their lines from that count;
+    they are the same as counted afresh."""
+    rng = random.Random(3000 + seed)
+    sample = make_sample(rng, header=seed % 2 == 1, eol=CRLF if seed % 3 == 0 else LF)
+    for _ in range(8):
+        pieces = split(rng, sample.data)
+        size = rng.choice([1, 2, 7, 30, 100, 500, len(sample.data) + 1])
+        guard = LineGuard(pieces, limit=1 << 20)
+        header = bool(sample.header)
+
+        def counted(g: LineGuard = guard) -> int:
+            return g.lines
+
+        found = list(chunks(guard, size=size, header=header, line_breaks=counted))
+        check_chunks(sample, found)
+        assert [c.breaks for c in found] == [c.data.count(b"\n") for c in found]
+        assert found == list(chunks(iter(pieces), size=size, header=header))
 
 
 @pytest.mark.parametrize("eol", [LF, CRLF], ids=["lf", "crlf"])
@@ -341,3 +375,152 @@ def test_records_of_broken_quoting_end_with_the_unterminated_rest() -> None:
 
     assert records(chunk) == [Record(5, b"1,a\n"), Record(6, b'2,"open\n3,b\n')]
     assert record_line(chunk, 2) == 6
+
+
+# -- hostile streams: lines past the limit, headers without an end, byte order marks ----------
+
+
+def first_past(data: bytes, limit: int) -> int | None:
+    """The first line of `data` longer than `limit` bytes (without its line break), if any."""
+    lengths = [len(line) for line in data.split(b"\n")]
+    return next((n for n, length in enumerate(lengths, 1) if length > limit), None)
+
+
+class Counted:
+    """A stream that counts the bytes taken from it."""
+
+    def __init__(self, pieces: Iterable[bytes]) -> None:
+        self.pieces = pieces
+        self.taken = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for piece in self.pieces:
+            self.taken += len(piece)
+            yield piece
+
+
+def guarded(pieces: Iterable[bytes], limit: int) -> LineGuard:
+    return LineGuard(pieces, limit=limit, obj="file:///bucket/part-1.csv")
+
+
+def too_long(limit: int) -> str:
+    return (
+        f"line longer than {limit:,} bytes (the load's max_line_bytes): the object has no line "
+        "break where one was due, or is not CSV; raise [load] max_line_mb if rows this long "
+        "are real"
+    )
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_the_line_guard_refuses_exactly_the_lines_past_its_limit(seed: int) -> None:
+    rng = random.Random(seed)
+    lines = [b"x" * rng.choice([0, 1, 5, 30, 99, 100, 101, 250]) for _ in range(rng.randint(1, 30))]
+    data = b"\n".join(lines) + rng.choice([b"", b"\n"])
+    limit = rng.choice([1, 7, 50, 100, 120, 400])
+    line = first_past(data, limit)
+    guard = guarded(split(rng, data), limit)
+
+    if line is None:
+        assert b"".join(guard) == data
+        assert guard.lines == data.count(b"\n")
+    else:
+        with pytest.raises(BadInputError) as caught:
+            list(guard)
+        error = caught.value
+        assert (error.obj, error.line, error.reason) == (
+            "file:///bucket/part-1.csv",
+            line,
+            too_long(limit),
+        )
+
+
+def test_a_piece_larger_than_the_limit_is_searched_line_by_line() -> None:
+    # one piece of many short lines and one too long in the middle: a reverse search per piece
+    # would only see the short lines at its end
+    data = b"ab\n" * 1000 + b"y" * 11 + b"\n" + b"cd\n" * 1000
+
+    assert b"".join(guarded([data], 11)) == data
+    with pytest.raises(BadInputError) as caught:
+        list(guarded([data], 10))
+    assert caught.value.line == 1001
+
+
+def test_the_line_guard_stops_an_endless_line_after_the_limit() -> None:
+    endless = Counted(itertools.repeat(b"x" * 4096))
+
+    with pytest.raises(BadInputError) as caught:
+        list(guarded(endless, 1 << 20))
+
+    assert caught.value.line == 1
+    assert endless.taken <= (1 << 20) + 4096
+
+
+def test_chunks_of_a_guarded_stream_never_hold_a_line_past_the_limit() -> None:
+    """The staged path: cutting chunks buffers a record until its end; an endless line fails
+    after the limit instead of filling the memory."""
+    head = b"".join(b"%d,a\n" % i for i in range(1000))  # 1000 lines, then one without end
+    endless = Counted(itertools.chain([head], itertools.repeat(b"x" * 1000)))
+    found: list[Chunk] = []
+
+    with pytest.raises(BadInputError) as caught:
+        found.extend(chunks(guarded(endless, 100_000), size=4096))
+
+    assert caught.value.line == 1001
+    assert endless.taken <= len(head) + 100_000 + 1000
+    assert b"".join(c.data for c in found) == head[: len(b"".join(c.data for c in found))]
+
+
+def test_a_long_record_is_searched_once_not_once_per_piece() -> None:
+    # A quoted field of 20,000 lines in pieces of 4 bytes. Searching the whole buffer for a
+    # record end at every piece takes about half a minute here; searching each byte once, a
+    # few milliseconds.
+    data = b'1,"' + b"x\n" * 20_000 + b'"\n2,y\n'
+    pieces = [data[i : i + 4] for i in range(0, len(data), 4)]
+
+    started = time.perf_counter()
+    found = list(chunks(iter(pieces), size=16))
+    seconds = time.perf_counter() - started
+
+    assert [c.data for c in found] == [data[:-4], b"2,y\n"]
+    assert [c.first_line for c in found] == [1, 20_002]
+    assert seconds < 2.0
+
+
+def test_a_header_without_an_end_is_bad_input_not_a_whole_read() -> None:
+    # a quote that never closes in the header: every physical line is short
+    stream = Counted(itertools.chain([b'id,"name\n'], itertools.repeat(b"x,y\n", 10_000)))
+
+    with pytest.raises(BadInputError) as caught:
+        split_header(stream, max_record=1000)
+
+    error = caught.value
+    assert (error.line, error.reason) == (
+        1,
+        "the header record has no end within its first 1,000 bytes (a quoted field that never "
+        "closes?)",
+    )
+    assert stream.taken <= 1004
+    with pytest.raises(BadInputError):
+        list(chunks(iter([b'"h\n'] + [b"1\n"] * 600), size=10, header=True, max_record=1000))
+
+
+def test_a_utf8_byte_order_mark_at_the_start_is_removed() -> None:
+    bom = b"\xef\xbb\xbf"
+
+    assert b"".join(without_bom([bom + b"1,a\n", b"2,b\n"])) == b"1,a\n2,b\n"
+    assert b"".join(without_bom([b"\xef", b"", b"\xbb", b"\xbf1", b",a\n"])) == b"1,a\n"
+    assert b"".join(without_bom([bom])) == b""
+    # only at the very start: elsewhere it is data (COPY shows it, escaped, if it is refused)
+    assert b"".join(without_bom([b"1,a\n" + bom + b"2,b\n"])) == b"1,a\n" + bom + b"2,b\n"
+    assert b"".join(without_bom([b"\xef\xbb"])) == b"\xef\xbb"
+    assert b"".join(without_bom([])) == b""
+
+
+def test_a_utf16_byte_order_mark_is_named() -> None:
+    text = "id,name\n1,a\n".encode("utf-16")
+
+    with pytest.raises(BadInputError) as caught:
+        list(without_bom([text]))
+
+    assert caught.value.line == 1
+    assert caught.value.reason.startswith("the object starts with a UTF-16 byte order mark")

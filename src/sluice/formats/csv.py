@@ -11,13 +11,16 @@ Lines are physical line numbers of the object, counted from 1, as an editor show
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import chain
 
+from sluice.formats.streams import BadStream
+
 #: If no record boundary shows up this far past the chunk size, the quoting is broken: the
 #: chunk is cut at the last newline and COPY reports the unterminated field with its line.
+#: Also the longest header record.
 MAX_RECORD_BYTES = 64 << 20
 
 
@@ -29,52 +32,91 @@ class Chunk:
     data: bytes
     #: Physical line number of the chunk's first line in the object.
     first_line: int
+    #: The line breaks in `data`, when the stream had counted them already.
+    breaks: int | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def newlines(self) -> int:
-        return self.data.count(b"\n")
+        return self.data.count(b"\n") if self.breaks is None else self.breaks
 
 
 def chunks(
-    stream: Iterable[bytes], *, size: int, quote: bytes = b'"', header: bool = False
+    stream: Iterable[bytes],
+    *,
+    size: int,
+    quote: bytes = b'"',
+    header: bool = False,
+    max_record: int = MAX_RECORD_BYTES,
+    line_breaks: Callable[[], int] | None = None,
 ) -> Generator[Chunk, None, None]:
-    """Regroup `stream` into chunks of about `size` bytes that end on record boundaries."""
+    """Regroup `stream` into chunks of about `size` bytes that end on record boundaries.
+
+    What is held at once is a chunk plus a record: the stream's lines must be bounded (a
+    `LineGuard` in front), and a record with no end within `max_record` bytes is cut at its
+    last newline (broken quoting, which COPY then reports with its line).
+
+    `line_breaks`, if given, tells the line breaks the stream has handed over so far (a
+    `LineGuard` counts them): chunks then take their line numbers from it and count only the
+    breaks in the rest of a record after each cut, instead of every byte once more."""
+    count = _Breaks(line_breaks)
     line = 1
     if header:
-        header_lines, stream = split_header(stream, quote)
+        header_lines, stream = split_header(stream, quote, max_record=max_record)
         line += header_lines
-    pending: list[bytes] = []
-    pending_len = 0
+    buf = bytearray()
     index = 0
+    # While a record is longer than a chunk: the bytes searched already (none of their
+    # newlines ends a record) and the quotes among them, so each byte is searched once.
+    known = known_quotes = 0
     for piece in stream:
-        if not piece:
+        buf += piece
+        if len(buf) < size:
             continue
-        pending.append(piece)
-        pending_len += len(piece)
-        if pending_len < size:
-            continue
-        buf = b"".join(pending)
-        cut = _last_boundary(buf, quote)
-        if cut < 0 and len(buf) > size + MAX_RECORD_BYTES:
+        cut = _last_boundary(buf, quote, known, known_quotes)
+        if cut < 0 and len(buf) > size + max_record:
             cut = buf.rfind(b"\n") + 1
         if cut <= 0:
-            pending, pending_len = [buf], len(buf)
+            known_quotes += buf.count(quote, known)
+            known = len(buf)
             continue
-        chunk = Chunk(index, buf[:cut], line)
+        breaks = count.before(buf, cut, line)
+        chunk = Chunk(index, _take(buf, cut), line, breaks)
         yield chunk
         index += 1
         line += chunk.newlines
-        rest = buf[cut:]
-        pending, pending_len = ([rest], len(rest)) if rest else ([], 0)
-    buf = b"".join(pending)
+        known = known_quotes = 0
     if buf:
-        yield Chunk(index, buf, line)
+        yield Chunk(index, bytes(buf), line, count.before(buf, len(buf), line))
 
 
-def split_header(stream: Iterable[bytes], quote: bytes = b'"') -> tuple[int, Iterator[bytes]]:
+@dataclass(frozen=True)
+class _Breaks:
+    """The line breaks of a chunk, from the count of the stream that handed it over."""
+
+    passed: Callable[[], int] | None
+
+    def before(self, buf: bytearray, cut: int, line: int) -> int | None:
+        """The breaks in `buf[:cut]`, a chunk that starts on `line`; None if not counted."""
+        if self.passed is None:
+            return None
+        return self.passed() - buf.count(b"\n", cut) - (line - 1)
+
+
+def _take(buf: bytearray, cut: int) -> bytes:
+    """The first `cut` bytes of `buf`, removed from it (one copy; the rest stays in place)."""
+    with memoryview(buf) as view:
+        data = bytes(view[:cut])
+    del buf[:cut]
+    return data
+
+
+def split_header(
+    stream: Iterable[bytes], quote: bytes = b'"', *, max_record: int = MAX_RECORD_BYTES
+) -> tuple[int, Iterator[bytes]]:
     """Read `stream` to the end of its first record (a header). Return the newlines in that
     record and the rest of the stream, piece by piece as it comes; nothing is left of a stream
-    whose only record has no end."""
+    whose only record has no end. A header with no end within `max_record` bytes (a quote that
+    never closes) is bad input rather than a reason to read the whole object into memory."""
     pieces = iter(stream)
     head = bytearray()
     quotes = start = 0
@@ -86,32 +128,39 @@ def split_header(stream: Iterable[bytes], quote: bytes = b'"') -> tuple[int, Ite
             if quotes % 2 == 0:
                 rest = bytes(head[start:])
                 return head.count(b"\n", 0, start), chain((rest,) if rest else (), pieces)
+        if len(head) > max_record:
+            raise BadStream(
+                f"the header record has no end within its first {max_record:,} bytes (a "
+                "quoted field that never closes?)",
+                line=1,
+            )
     return head.count(b"\n"), iter(())
 
 
-def without_header(stream: Iterable[bytes], *, quote: bytes = b'"') -> Iterator[bytes]:
+def without_header(
+    stream: Iterable[bytes], *, quote: bytes = b'"', max_record: int = MAX_RECORD_BYTES
+) -> Iterator[bytes]:
     """`stream` without its first record, the rest passed on piece by piece as it came.
 
     For a single COPY of a whole object, which needs no record boundaries: cutting chunks
     costs the client a second pass over every byte."""
-    yield from split_header(stream, quote)[1]
+    yield from split_header(stream, quote, max_record=max_record)[1]
 
 
-def _last_boundary(buf: bytes, quote: bytes) -> int:
-    """Offset just past the last newline of `buf` that ends a record, or -1."""
-    pos = buf.rfind(b"\n")
+def _last_boundary(buf: bytes | bytearray, quote: bytes, start: int = 0, quotes: int = 0) -> int:
+    """Offset just past the last newline of `buf` that ends a record, or -1. No newline before
+    `start` does, and `quotes` quote characters precede it."""
+    pos = buf.rfind(b"\n", start)
     if pos < 0:
         return -1
-    quotes = buf.count(quote, 0, pos)
-    while pos >= 0:
-        if quotes % 2 == 0:
-            return pos + 1
-        prev = buf.rfind(b"\n", 0, pos)
+    quotes += buf.count(quote, start, pos)
+    while quotes % 2:
+        prev = buf.rfind(b"\n", start, pos)
         if prev < 0:
             return -1
         quotes -= buf.count(quote, prev, pos)
         pos = prev
-    return -1
+    return pos + 1
 
 
 @dataclass(frozen=True)

@@ -20,15 +20,23 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sluice import faults
 from sluice.db import Connection, Database
 from sluice.errors import BadInputError
 from sluice.formats.compression import gunzip
 from sluice.formats.csv import Chunk, chunks, record_line, without_header
-from sluice.formats.streams import Meter, prefetch
+from sluice.formats.streams import (
+    MAX_LINE_BYTES,
+    BadStream,
+    LineGuard,
+    Meter,
+    prefetch,
+    without_bom,
+)
 from sluice.ledger.records import Counts, Unit
 from sluice.ledger.steps import ProgressSink
 from sluice.load.rejects import Reject, rejects_key, render, rescue
@@ -38,6 +46,7 @@ from sluice.load.timing import Phases
 from sluice.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,9 @@ class BulkOptions:
     stage_parallelism: int = 2
     #: Bytes per COPY chunk on the staged path (also the unit of rescue for bad rows).
     chunk_bytes: int = 8 << 20
+    #: The longest physical line of an object: a longer one fails the load instead of being
+    #: buffered (by COPY, or by the cutting into chunks) whatever its size.
+    max_line_bytes: int = MAX_LINE_BYTES
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,8 @@ class BulkLoader:
             except KeyExists:
                 log.info("%s updates existing keys; merging it through staging", job.claim.uri)
                 self._prefer_staged.add(job.claim.feed_id)
+            except BadStream:
+                raise  # not a bad row: reading the object again would fail the same way
             except BadInputError as exc:
                 log.info("%s: %s; re-reading it chunk by chunk", job.claim.uri, exc.reason)
             meter.reset()
@@ -145,18 +159,18 @@ class BulkLoader:
         phases = Phases()
         with phases.measure("lock"):
             suspended = repo.suspend_indexes(conn) if repo.is_empty(conn) else None
-        lines = pieces = 0
+        pieces = 0
+        data, guard = self._pieces(job, meter)
 
         def on_piece(piece: bytes) -> None:
-            nonlocal lines, pieces
-            lines += piece.count(b"\n")
+            nonlocal pieces
             pieces += 1
-            sink.advance(job.claim.id, meter.total, lines)
+            sink.advance(job.claim.id, meter.total, guard.lines)
             if pieces == 1:
                 faults.pause("copy")
 
         with phases.measure("copy"):
-            rows = repo.copy_into_target(conn, self._pieces(job, meter), on_piece)
+            rows = repo.copy_into_target(conn, data, on_piece)
         if suspended is not None:
             with phases.measure("index"):
                 repo.restore_indexes(conn, suspended)
@@ -314,30 +328,43 @@ class BulkLoader:
         with state.lock:
             state.rows += rows
 
-    def _bytes(self, job: LoadJob, meter: Meter) -> Iterator[bytes]:
-        """The object's bytes (decompressed), read ahead in a thread."""
+    def _bytes(self, job: LoadJob, meter: Meter) -> LineGuard:
+        """The object's bytes: read and decompressed ahead in a thread, then without a byte
+        order mark and every line within the limit. The guard counts the line breaks handed
+        over, for progress and line numbers (it runs in the consumer's thread, so its count is
+        that of the bytes consumed, not of those read ahead)."""
         claim = job.claim
-        raw = meter.count(
+        data: Iterable[bytes] = meter.count(
             job.store.read(claim.key, etag=claim.etag, chunk_size=self.options.chunk_bytes)
         )
-        data = gunzip(raw, claim.uri) if claim.key.endswith(".gz") else raw
-        return prefetch(data, depth=2)
+        if claim.key.endswith(".gz"):
+            data = gunzip(data, claim.uri, count_lines=False)
+        return LineGuard(
+            without_bom(prefetch(data, depth=2)),
+            limit=self.options.max_line_bytes,
+            obj=claim.uri,
+        )
 
-    def _pieces(self, job: LoadJob, meter: Meter) -> Iterator[bytes]:
+    def _pieces(self, job: LoadJob, meter: Meter) -> tuple[Iterator[bytes], LineGuard]:
         """The records of the object as they come, for one COPY of all of it."""
         fmt = job.feed.table.format
-        data = self._bytes(job, meter)
-        return without_header(data, quote=fmt.quote.encode()) if fmt.header else data
+        guard = self._bytes(job, meter)
+        if fmt.header:
+            return _named(without_header(guard, quote=fmt.quote.encode()), job.claim.uri), guard
+        return iter(guard), guard
 
     def _chunks(self, job: LoadJob, meter: Meter) -> Generator[Chunk, None, None]:
         """The object cut into chunks of whole records, for staging them in parallel."""
         fmt = job.feed.table.format
-        return chunks(
-            self._bytes(job, meter),
+        guard = self._bytes(job, meter)
+        cut = chunks(
+            guard,
             size=self.options.chunk_bytes,
             quote=fmt.quote.encode(),
             header=fmt.header,
+            line_breaks=lambda: guard.lines,
         )
+        return _named(cut, job.claim.uri)
 
     def _check_rows(self, job: LoadJob, result: LoadResult) -> None:
         if result.counts.rows_in == 0 and not job.feed.table.allow_empty:
@@ -357,6 +384,14 @@ class BulkLoader:
                     drop_staging_table(admin, name)
         except Exception as exc:  # leftovers are swept at the next run's start
             log.warning("could not drop staging tables %s: %s", names, exc)
+
+
+def _named(stream: Iterable[T], obj: str) -> Generator[T, None, None]:
+    """`stream`, with the stream errors it raises named after the object `obj`."""
+    try:
+        yield from stream
+    except BadStream as exc:
+        raise exc.at(obj=obj) from None
 
 
 def _first_error(errors: list[BaseException]) -> BaseException:
