@@ -28,7 +28,7 @@ from typing import Any
 
 from bench import report
 from bench.child import run_measured
-from bench.scratch import BenchError, ScratchDatabase
+from bench.scratch import BenchError, ScratchDatabase, server_url
 from sluice.config import S3Options
 from sluice.recipes.cryoet.generate import generate_tree
 
@@ -44,9 +44,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--database", default=DEFAULT_DATABASE)
     parser.add_argument("--no-s3", action="store_true", help="Only the local folder.")
     args = parser.parse_args(argv)
-    server = os.environ.get("SLUICE_DATABASE_URL")
-    if not server:
-        print("bench: set SLUICE_DATABASE_URL to a PostgreSQL server", file=sys.stderr)
+    server = server_url("cryoet")
+    if server is None:
         return 2
     stores = ["folder"] if args.no_s3 else ["folder", "s3"]
     results: list[dict[str, Any]] = []

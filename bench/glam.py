@@ -44,7 +44,7 @@ from bench.glam_results import (
     SluiceResult,
     print_results,
 )
-from bench.scratch import BenchError, Connection, ScratchDatabase
+from bench.scratch import BenchError, Connection, ScratchDatabase, server_url
 from sluice.recipes.glam.generate import GenerateReport, generate, manifest_name
 from sluice.recipes.glam.tables import DESKTOP_COLUMNS, DESKTOP_VALUES
 
@@ -104,15 +104,8 @@ def parse_args(argv: list[str]) -> Options:
 
 def main(argv: list[str]) -> int:
     options = parse_args(argv)
-    url = os.environ.get("SLUICE_DATABASE_URL", "").strip()
-    if not url:
-        print(
-            "bench: SLUICE_DATABASE_URL is not set. Point it at a PostgreSQL (15 or later) "
-            "server on which the role may create databases, e.g.\n"
-            "  SLUICE_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres "
-            "python3 tasks.py bench glam --rows 20000",
-            file=sys.stderr,
-        )
+    url = server_url("glam --rows 20000")
+    if url is None:
         return 2
     try:
         results = run(options, url)

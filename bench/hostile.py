@@ -34,7 +34,7 @@ import psycopg
 
 from bench import report
 from bench.child import ChildResult, run_measured
-from bench.scratch import BenchError, ScratchDatabase
+from bench.scratch import BenchError, ScratchDatabase, server_url
 
 DATA_ROOT = Path(__file__).resolve().parent / ".data"
 DEFAULT_DATABASE = "sluice_bench_hostile"
@@ -225,15 +225,8 @@ def write_project(work: Path, all_cases: list[Case]) -> None:
 
 def main(argv: list[str]) -> int:
     options = parse_args(argv)
-    url = os.environ.get("SLUICE_DATABASE_URL", "").strip()
-    if not url:
-        print(
-            "bench: SLUICE_DATABASE_URL is not set. Point it at a PostgreSQL (15 or later) "
-            "server on which the role may create databases, e.g.\n"
-            "  SLUICE_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres "
-            "python3 tasks.py bench hostile",
-            file=sys.stderr,
-        )
+    url = server_url("hostile")
+    if url is None:
         return 2
     try:
         outcomes = run(options, url)

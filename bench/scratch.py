@@ -6,6 +6,7 @@ database that carries its mark, so a name typed by mistake cannot destroy someon
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -23,6 +24,21 @@ MARK = "sluice bench scratch database (dropped and recreated by python -m bench)
 
 class BenchError(Exception):
     """A condition that stops the benchmark with a one-line message."""
+
+
+def server_url(example: str) -> str | None:
+    """The server of SLUICE_DATABASE_URL, or None after saying how to set it (`example`: the
+    benchmark's command)."""
+    url = os.environ.get("SLUICE_DATABASE_URL", "").strip()
+    if not url:
+        print(
+            "bench: SLUICE_DATABASE_URL is not set. Point it at a PostgreSQL (15 or later) "
+            "server on which the role may create databases, e.g.\n"
+            "  SLUICE_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres "
+            f"python3 tasks.py bench {example}",
+            file=sys.stderr,
+        )
+    return url or None
 
 
 def with_dbname(url: str, dbname: str) -> str:

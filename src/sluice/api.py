@@ -65,7 +65,12 @@ class Engine:
     @cached_property
     def flow(self) -> PostgresFlow:
         """The PostgreSQL load flow of this engine (its feeds, scans and load step)."""
-        return PostgresFlow(self.db, bulk=self.settings.bulk, s3=self.settings.s3)
+        return PostgresFlow(
+            self.db,
+            bulk=self.settings.bulk,
+            s3=self.settings.s3,
+            parallel=self.settings.runner.workers,
+        )
 
     @cached_property
     def sync_flow(self) -> SyncFlow:

@@ -171,7 +171,7 @@ class Store:
         except FileNotFoundError:
             return ()
         except Exception as exc:
-            raise _classify(exc, self.uri(prefix)) from None
+            raise _classify(exc, self.uri(prefix)) from exc
         return tuple(sorted(f"{p.rstrip('/')}/" for p in found["common_prefixes"]))
 
     def head(self, key: str) -> ObjectInfo:
@@ -225,7 +225,7 @@ class Store:
             for chunk in result.stream(min_chunk_size=chunk_size):
                 yield bytes(chunk)
         except Exception as exc:
-            raise _classify(exc, self.uri(key)) from None
+            raise _classify(exc, self.uri(key)) from exc
 
     def _read_local(self, key: str, etag: str | None, chunk_size: int) -> Iterator[bytes]:
         """Local files are read with plain reads (several times faster than the object-store
@@ -249,7 +249,7 @@ class Store:
                 f"{self.uri(key)} does not exist (deleted since it was listed?)"
             ) from None
         except OSError as exc:
-            raise StoreUnavailable(f"{self.uri(key)}: {exc}") from None
+            raise StoreUnavailable(f"{self.uri(key)}: {exc}") from exc
         if (before.st_mtime_ns, before.st_size) != (after.st_mtime_ns, after.st_size):
             raise ObjectGone(f"{self.uri(key)} was rewritten while it was being read")
 
@@ -264,26 +264,26 @@ class Store:
         try:
             obstore.put(self._backend, key, data)
         except Exception as exc:
-            raise _classify(exc, self.uri(key)) from None
+            raise _classify(exc, self.uri(key)) from exc
         return self.head(key)
 
     def copy(self, src: str, dst: str) -> None:
         try:
             obstore.copy(self._backend, src, dst)
         except Exception as exc:
-            raise _classify(exc, self.uri(src)) from None
+            raise _classify(exc, self.uri(src)) from exc
 
     def move(self, src: str, dst: str) -> None:
         try:
             obstore.rename(self._backend, src, dst)
         except Exception as exc:
-            raise _classify(exc, self.uri(src)) from None
+            raise _classify(exc, self.uri(src)) from exc
 
     def delete(self, key: str) -> None:
         try:
             obstore.delete(self._backend, key)
         except Exception as exc:
-            raise _classify(exc, self.uri(key)) from None
+            raise _classify(exc, self.uri(key)) from exc
 
 
 _BAD_PATH = re.compile(r'path: "((?:[^"\\]|\\.)*)"')
@@ -370,7 +370,7 @@ def locate(url: str, s3: S3Options | None = None, *, create: bool = False) -> tu
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"{url}: cannot create this folder: {exc.strerror or exc}") from None
+            raise ConfigError(f"{url}: cannot create this folder: {exc.strerror or exc}") from exc
     elif not path.is_dir():
         reason = "is not a folder" if path.exists() else "does not exist"
         raise ConfigError(f"{url}: {reason}")

@@ -73,7 +73,7 @@ def check_url(url: str) -> None:
     except psycopg.ProgrammingError as exc:
         # libpq quotes the faulty part, which may be the password itself: never repeat it.
         reason = re.sub(r'"[^"]*"', '"…"', str(exc).strip())
-        raise ConfigError(f"the database URL {shown} is not valid: {reason}") from None
+        raise ConfigError(f"the database URL {shown} is not valid: {reason}") from exc
 
 
 class Database:

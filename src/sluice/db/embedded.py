@@ -118,7 +118,7 @@ class EmbeddedServer:
             raise ConfigError(
                 f"the embedded PostgreSQL in {self.pgdata} did not start ({exc}); "
                 f"see {self.pgdata / 'log'}"
-            ) from None
+            ) from exc
 
     def _register(self) -> None:
         self.clients.mkdir(exist_ok=True)

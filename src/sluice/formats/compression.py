@@ -59,7 +59,7 @@ def gunzip(
                     yield piece
         reader.end()
     except BadStream as exc:
-        raise exc.at(line=lines + 1 if count_lines and exc.in_data else None) from None
+        raise exc.at(line=lines + 1 if count_lines and exc.in_data else None) from exc
 
 
 class _Members:
@@ -94,7 +94,7 @@ class _Members:
             try:
                 out = inflater.decompress(data, self.piece_bytes)
             except zlib.error as exc:
-                raise self._corrupt(exc) from None
+                raise self._corrupt(exc) from exc
             if out:
                 yield out
             if inflater.eof:

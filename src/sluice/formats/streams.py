@@ -138,7 +138,7 @@ class LineGuard:
                 yield piece
         except BadStream as exc:
             line = self.lines + 1 if exc.in_data else None
-            raise exc.at(obj=self.obj, line=line) from None
+            raise exc.at(obj=self.obj, line=line) from exc
 
     def _check(self, piece: bytes) -> None:
         size = len(piece)

@@ -154,7 +154,9 @@ WITH chosen AS (
 UPDATE sluice.units u
 SET status = %(leased)s, attempts = u.attempts + 1, lease_owner = %(owner)s,
     lease_until = now() + make_interval(secs => %(lease_seconds)s),
-    lease_pid = pg_backend_pid(), run_id = %(run_id)s, started_at = now(), finished_at = NULL
+    lease_pid = pg_backend_pid(), run_id = %(run_id)s, finished_at = NULL,
+    -- the clock's time: the transaction may have begun before a wait for the feed's lock
+    started_at = clock_timestamp()
 FROM chosen c
 WHERE u.id = c.id
 RETURNING u.id, u.kind, u.feed_id, u.store, u.key, u.version, u.etag, u.size, u.status,
@@ -210,12 +212,13 @@ UPDATE sluice.units SET bytes_read = %(bytes_read)s, rows_in = %(rows_in)s
 WHERE id = %(unit_id)s AND lease_owner = %(owner)s AND lease_until IS NOT NULL
 
 -- name: finish_unit
--- Runs inside the unit's data transaction: the data and this status commit together.
+-- Runs inside the unit's data transaction: the data and this status commit together. Its
+-- time is the clock's (now() would be the transaction's start, when the work began).
 UPDATE sluice.units
 SET status = %(status)s, rows_in = %(rows_in)s, rows_inserted = %(inserted)s,
     rows_updated = %(updated)s, rows_unchanged = %(unchanged)s, rows_rejected = %(rejected)s,
     rows_deleted = %(deleted)s, bytes_read = %(bytes_read)s, rejects_key = %(rejects_key)s,
-    error = NULL, error_detail = NULL, finished_at = now(), lease_owner = NULL,
+    error = NULL, error_detail = NULL, finished_at = clock_timestamp(), lease_owner = NULL,
     lease_until = NULL, lease_pid = NULL
 WHERE id = %(unit_id)s AND lease_owner = %(owner)s AND status = %(leased)s
 RETURNING feed_id
@@ -251,6 +254,16 @@ SELECT count(*)::bigint
 FROM sluice.units
 WHERE feed_id = ANY(%(feed_ids)s::bigint[]) AND kind = %(kind)s
   AND status = ANY(%(statuses)s::text[])
+
+-- name: others_of_feed
+-- The units of a feed besides one: waiting in a lane's ready status, in hand, and waiting but
+-- already handed to a broker (other worker processes may take them any moment).
+SELECT count(*) FILTER (WHERE status = %(ready)s)::bigint,
+       count(*) FILTER (WHERE status = %(leased)s)::bigint,
+       count(*) FILTER (WHERE status = %(ready)s AND enqueued_at IS NOT NULL)::bigint
+FROM sluice.units
+WHERE feed_id = %(feed_id)s AND kind = %(kind)s AND id <> %(unit_id)s
+  AND status IN (%(ready)s, %(leased)s)
 
 -- name: key_loaded_before
 -- Whether another version of this object was loaded into the feed's target before.
@@ -321,15 +334,6 @@ WHERE (%(names)s::text[] IS NULL OR f.name = ANY(%(names)s::text[]))
 GROUP BY f.id
 ORDER BY f.name
 
--- name: unit_by_id
-SELECT u.id, u.kind, f.name AS feed, u.store, u.key, u.version, u.etag, u.size, u.modified,
-       u.status, u.attempts, u.rows_in, u.rows_inserted, u.rows_updated, u.rows_unchanged,
-       u.rows_rejected, u.rows_deleted, u.bytes_read, u.rejects_key, u.error, u.error_detail,
-       u.lease_owner, u.lease_pid, u.lease_until, u.run_id, u.next_attempt_at,
-       u.discovered_at, u.started_at, u.finished_at
-FROM sluice.units u JOIN sluice.feeds f ON f.id = u.feed_id
-WHERE u.id = %(unit_id)s
-
 -- name: list_units
 SELECT u.id, u.kind, f.name AS feed, u.store, u.key, u.version, u.etag, u.size, u.modified,
        u.status, u.attempts, u.rows_in, u.rows_inserted, u.rows_updated, u.rows_unchanged,
@@ -337,7 +341,8 @@ SELECT u.id, u.kind, f.name AS feed, u.store, u.key, u.version, u.etag, u.size, 
        u.lease_owner, u.lease_pid, u.lease_until, u.run_id, u.next_attempt_at,
        u.discovered_at, u.started_at, u.finished_at
 FROM sluice.units u JOIN sluice.feeds f ON f.id = u.feed_id
-WHERE u.kind = %(kind)s
+WHERE (%(kind)s::text IS NULL OR u.kind = %(kind)s::text)
+  AND (%(unit_id)s::bigint IS NULL OR u.id = %(unit_id)s::bigint)
   AND (%(feed)s::text IS NULL OR f.name = %(feed)s::text)
   AND (%(status)s::text IS NULL OR u.status = %(status)s::text)
 ORDER BY u.id DESC

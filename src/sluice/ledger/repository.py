@@ -159,6 +159,21 @@ class Ledger(Repository):
             self._all("supersede_older", {"new_ids": new_ids})
         return new_ids
 
+    def others_of_feed(self, lane: Lane, unit: Unit) -> tuple[int, int, int]:
+        """How many other units of the unit's feed wait in the lane, how many are in hand, and
+        how many of those waiting were handed to a broker's workers."""
+        row = self._one(
+            "others_of_feed",
+            {
+                "feed_id": unit.feed_id,
+                "kind": lane.kind,
+                "unit_id": unit.id,
+                "ready": lane.ready.value,
+                "leased": lane.leased.value,
+            },
+        )
+        return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
+
     def key_loaded_before(self, unit: Unit) -> bool:
         """Whether another version of the unit's object was loaded into its target before."""
         row = self._one(
@@ -211,14 +226,18 @@ class Ledger(Repository):
         return self._dicts("feeds_overview", {"names": list(names) if names else None})
 
     def unit(self, unit_id: int) -> UnitRecord | None:
-        rows = self._dicts("unit_by_id", {"unit_id": unit_id})
+        rows = self._dicts(
+            "list_units",
+            {"kind": None, "unit_id": unit_id, "feed": None, "status": None, "limit": 1},
+        )
         return UnitRecord.from_row(rows[0]) if rows else None
 
     def units(
         self, kind: str, *, feed: str | None = None, status: str | None = None, limit: int = 100
     ) -> list[UnitRecord]:
         rows = self._dicts(
-            "list_units", {"kind": kind, "feed": feed, "status": status, "limit": limit}
+            "list_units",
+            {"kind": kind, "unit_id": None, "feed": feed, "status": status, "limit": limit},
         )
         return [UnitRecord.from_row(row) for row in rows]
 

@@ -72,6 +72,10 @@ class LoadJob:
     #: Whether another version of the object was loaded into the target before (then its
     #: rows most likely update existing keys, and the direct path would only fail).
     loaded_before: Callable[[], bool] = lambda: False
+    #: Whether the feed's other loads will not run while this one does. Only then does a first
+    #: load build the empty table's indexes after its COPY: that takes the table's exclusive
+    #: lock for the whole load, and loads running beside it would wait instead of working.
+    alone: Callable[[], bool] = lambda: True
 
 
 @dataclass
@@ -158,7 +162,8 @@ class BulkLoader:
         deleted = repo.delete_feed_rows(conn) if job.feed.table.mode == "replace" else 0
         phases = Phases()
         with phases.measure("lock"):
-            suspended = repo.suspend_indexes(conn) if repo.is_empty(conn) else None
+            bulk = job.alone() and repo.is_empty(conn)
+            suspended = repo.suspend_indexes(conn) if bulk else None
         pieces = 0
         data, guard = self._pieces(job, meter)
 
@@ -303,7 +308,7 @@ class BulkLoader:
                 line = record_line(chunk, exc.line or 0, quote)
                 raise BadInputError(
                     exc.reason, obj=job.claim.uri, line=line, column=exc.column
-                ) from None
+                ) from exc
 
             def on_reject(reject: Reject) -> None:
                 with state.lock:
@@ -391,7 +396,7 @@ def _named(stream: Iterable[T], obj: str) -> Generator[T, None, None]:
     try:
         yield from stream
     except BadStream as exc:
-        raise exc.at(obj=obj) from None
+        raise exc.at(obj=obj) from exc
 
 
 def _first_error(errors: list[BaseException]) -> BaseException:

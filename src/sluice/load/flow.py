@@ -19,6 +19,7 @@ from sluice.discovery import list_matching
 from sluice.errors import BadInputError, ConfigError, SluiceError, TransientError
 from sluice.ledger.queue import LOAD
 from sluice.ledger.records import Discovered, FeedRow, Unit
+from sluice.ledger.registry import FeedRegistry, Scan
 from sluice.ledger.repository import FeedRegistration, Ledger
 from sluice.ledger.steps import Outcome, ProgressSink
 from sluice.load.bulk import BulkLoader, BulkOptions, LoadJob
@@ -44,14 +45,9 @@ class Source:
     prefix: str
     active: bool = True
 
-
-@dataclass(frozen=True)
-class Scan:
-    """What one scan of a feed found."""
-
-    feed: str
-    matched: int
-    new: int
+    @property
+    def name(self) -> str:
+        return self.feed.name
 
 
 class PostgresFlow:
@@ -59,21 +55,22 @@ class PostgresFlow:
 
     kind = KIND
 
-    def __init__(self, db: Database, *, bulk: BulkOptions, s3: S3Options) -> None:
+    def __init__(
+        self, db: Database, *, bulk: BulkOptions, s3: S3Options, parallel: int = 1
+    ) -> None:
         self.db = db
         self.s3 = s3
+        #: Loads this process runs at once (its worker threads).
+        self.parallel = parallel
         self.step = LoadStep(self, BulkLoader(db, bulk))
-        self._sources: dict[int, Source] = {}
-        self._lock = threading.Lock()
+        self._sources: FeedRegistry[Source] = FeedRegistry(self.adopt)
 
     @property
     def steps(self) -> tuple[LoadStep]:
         return (self.step,)
 
     def name_of(self, feed_id: int) -> str:
-        with self._lock:
-            source = self._sources.get(feed_id)
-        return source.feed.name if source else f"feed {feed_id}"
+        return self._sources.name_of(feed_id)
 
     # -- feeds ------------------------------------------------------------------------------
 
@@ -102,14 +99,7 @@ class PostgresFlow:
     def source(self, ledger: Ledger, feed_id: int) -> Source:
         """The feed `feed_id`, as registered here or, failing that, as the ledger has it
         (a worker loading units of a feed another process registered)."""
-        with self._lock:
-            known = self._sources.get(feed_id)
-        if known is not None:
-            return known
-        rows = ledger.feeds(ids=[feed_id])
-        if not rows:
-            raise ConfigError(f"feed {feed_id} is not registered")
-        return self.adopt(rows[0])
+        return self._sources.get(ledger, feed_id)
 
     def adopt(self, row: FeedRow) -> Source:
         """A feed from its ledger row."""
@@ -128,10 +118,7 @@ class PostgresFlow:
 
     def _keep(self, feed_id: int, feed: Feed, target_id: int, active: bool) -> Source:
         store, prefix = locate(feed.source, self.s3)
-        source = Source(feed_id, feed, target_id, store, prefix, active)
-        with self._lock:
-            self._sources[feed_id] = source
-        return source
+        return self._sources.keep(Source(feed_id, feed, target_id, store, prefix, active))
 
     def scan(self, ledger: Ledger, source: Source) -> Scan:
         """List the feed's source and record the object versions not seen before."""
@@ -216,7 +203,11 @@ class LoadStep:
         ledger = Ledger(tx)
         source = self.flow.source(ledger, unit.feed_id)
         job = LoadJob(
-            unit, source.feed, source.store, loaded_before=lambda: ledger.key_loaded_before(unit)
+            unit,
+            source.feed,
+            source.store,
+            loaded_before=lambda: ledger.key_loaded_before(unit),
+            alone=lambda: self._alone(ledger, unit),
         )
         with self._lock:
             staging = self._staging.setdefault(unit.id, [])
@@ -228,6 +219,14 @@ class LoadStep:
             rejects_key=result.rejects_key,
             phases=dict(result.phases),
         )
+
+    def _alone(self, ledger: Ledger, unit: Unit) -> bool:
+        """No other load of the feed in hand, and none waiting that would run beside it: in
+        this process's other threads, or in other worker processes (it was handed to them)."""
+        waiting, in_hand, handed_out = ledger.others_of_feed(LOAD, unit)
+        if in_hand or handed_out:
+            return False
+        return waiting == 0 or self.flow.parallel == 1
 
     def ended(self, unit: Unit) -> None:
         """The unit's transaction is over: drop its staging tables."""

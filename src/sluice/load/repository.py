@@ -147,7 +147,7 @@ class TargetRepository:
                     conn.execute(st.drop_constraint(self.spec, self.spec.constraint))
                 suspended = Suspended(primary_key)
         except psycopg.Error as exc:
-            raise classify(exc, f"preparing {self.name} for a bulk build") from None
+            raise classify(exc, f"preparing {self.name} for a bulk build") from exc
         return suspended
 
     def restore_indexes(self, conn: Connection, suspended: Suspended) -> None:
@@ -163,9 +163,9 @@ class TargetRepository:
             if self.spec.key:
                 conn.execute(st.add_key_constraint(self.spec))
         except psycopg.errors.UniqueViolation as exc:
-            raise KeyExists(str(exc.diag.message_detail or exc)) from None
+            raise KeyExists(str(exc.diag.message_detail or exc)) from exc
         except psycopg.Error as exc:
-            raise classify(exc, f"building the indexes of {self.name}") from None
+            raise classify(exc, f"building the indexes of {self.name}") from exc
 
     def copy_into_target(
         self, conn: Connection, pieces: Iterable[bytes], on_piece: Callable[[bytes], None]
@@ -194,16 +194,16 @@ class TargetRepository:
                             on_piece(piece)
                 return cur.rowcount
         except psycopg.errors.UniqueViolation as exc:
-            raise KeyExists(str(exc.diag.message_detail or exc)) from None
+            raise KeyExists(str(exc.diag.message_detail or exc)) from exc
         except psycopg.Error as exc:
-            raise classify(exc, f"copying into {self.name}") from None
+            raise classify(exc, f"copying into {self.name}") from exc
 
     def create_staging(self, conn: Connection, name: str) -> None:
         try:
             conn.execute(st.drop_staging(name))
             conn.execute(st.create_staging(self.spec, name))
         except psycopg.Error as exc:
-            raise classify(exc, f"creating staging table {name}") from None
+            raise classify(exc, f"creating staging table {name}") from exc
 
     def drop_staging(self, conn: Connection, name: str) -> None:
         drop_staging_table(conn, name)
@@ -230,7 +230,7 @@ class TargetRepository:
             duplicate = conn.execute(st.duplicate_new_key(spec, staging)).fetchone()
             raise self._duplicate(obj, duplicate) from None
         except psycopg.Error as exc:
-            raise classify(exc, f"merging into {self.name}") from None
+            raise classify(exc, f"merging into {self.name}") from exc
         assert row is not None
         inserted, updated_on_conflict = int(row[0]), int(row[1])
         return UpsertResult(inserted=inserted, updated=updated + updated_on_conflict)
@@ -247,13 +247,13 @@ class TargetRepository:
         try:
             return conn.execute(st.insert_all(self.spec, staging)).rowcount
         except psycopg.Error as exc:
-            raise classify(exc, f"inserting into {self.name}") from None
+            raise classify(exc, f"inserting into {self.name}") from exc
 
     def delete_feed_rows(self, conn: Connection) -> int:
         try:
             return conn.execute(st.delete_feed_rows(self.spec)).rowcount
         except psycopg.Error as exc:
-            raise classify(exc, f"clearing {self.name}") from None
+            raise classify(exc, f"clearing {self.name}") from exc
 
     # -- serving ----------------------------------------------------------------------------
 
@@ -281,7 +281,7 @@ class TargetRepository:
                 if concurrently:
                     conn.execute(st.refresh_view(self.spec, concurrently=True))
         except psycopg.Error as exc:
-            raise classify(exc, f"refreshing the view of {self.name}") from None
+            raise classify(exc, f"refreshing the view of {self.name}") from exc
         return time.perf_counter() - started, concurrently
 
     def _fill(self, conn: Connection) -> bool:
@@ -323,4 +323,4 @@ def drop_staging_table(conn: Connection, name: str) -> None:
     try:
         conn.execute(st.drop_staging(name))
     except psycopg.Error as exc:
-        raise classify(exc, f"dropping staging table {name}") from None
+        raise classify(exc, f"dropping staging table {name}") from exc

@@ -311,7 +311,7 @@ class Feed:
         try:
             compile_pattern(self.pattern)
         except ConfigError as exc:
-            raise ConfigError(f"feed {self.name!r}: {exc}") from None
+            raise ConfigError(f"feed {self.name!r}: {exc}") from exc
         declared = {c.name for c in self.table.constants}
         if set(self.constants) != declared:
             raise ConfigError(
@@ -321,7 +321,7 @@ class Feed:
         try:
             schedule.parse(self.schedule)
         except ConfigError as exc:
-            raise ConfigError(f"feed {self.name!r}: {exc}") from None
+            raise ConfigError(f"feed {self.name!r}: {exc}") from exc
         if self.max_active is not None and not 1 <= self.max_active <= MAX_ACTIVE:
             raise ConfigError(
                 f"feed {self.name!r}: max_active must be within 1..{MAX_ACTIVE}, "

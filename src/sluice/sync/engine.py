@@ -280,7 +280,7 @@ class _Walk:
         except Exception as exc:
             raise SyncError(
                 f"{self._where(parent.item)}: {entity.name}: cannot find its items ({_reason(exc)})"
-            ) from None
+            ) from exc
 
     def _where(self, item: Item) -> str:
         """The URL of the object an item's values come from: its file, or for a folder (and
@@ -364,14 +364,14 @@ def _compute(getter: Getter | None, item: Item, where: str) -> Any:
     except ValueRejected as exc:  # a getter that checks what it builds (JSON text, say)
         raise SyncError(f"{where}: {exc}") from None
     except Exception as exc:
-        raise SyncError(f"{where}: cannot be computed from the metadata ({_reason(exc)})") from None
+        raise SyncError(f"{where}: cannot be computed from the metadata ({_reason(exc)})") from exc
 
 
 def _coerced(sql_type: str, raw: Any, where: str) -> Any:
     try:
         return coerce(sql_type, raw)
     except ValueError as exc:
-        raise SyncError(f"{where}: {exc}") from None
+        raise SyncError(f"{where}: {exc}") from exc
 
 
 def _checked(spec: Field, raw: Any, where: str) -> Any:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,6 +22,7 @@ from sluice.db import Connection, Database
 from sluice.errors import ConfigError
 from sluice.ledger.queue import Lane
 from sluice.ledger.records import Counts, Discovered, FeedRow, Unit
+from sluice.ledger.registry import FeedRegistry, Scan
 from sluice.ledger.repository import FeedRegistration, Ledger
 from sluice.ledger.states import Status
 from sluice.ledger.steps import Outcome, ProgressSink
@@ -91,7 +91,7 @@ class SyncDeclaration:
         try:
             schedule.parse(self.schedule)
         except ConfigError as exc:
-            raise ConfigError(f"sync {self.name!r}: {exc}") from None
+            raise ConfigError(f"sync {self.name!r}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -107,13 +107,6 @@ class SyncFeed:
     schedule: str = DEFAULT_SCHEDULE
 
 
-@dataclass(frozen=True)
-class Scan:
-    feed: str
-    matched: int
-    new: int
-
-
 class SyncFlow:
     """Registration, scans and the sync step of hierarchical sync feeds."""
 
@@ -124,8 +117,7 @@ class SyncFlow:
         self.s3 = s3
         self.recipes = dict(recipes)
         self.step = SyncStep(self)
-        self._feeds: dict[int, SyncFeed] = {}
-        self._lock = threading.Lock()
+        self._feeds: FeedRegistry[SyncFeed] = FeedRegistry(self.adopt)
 
     @property
     def steps(self) -> tuple[SyncStep]:
@@ -166,24 +158,13 @@ class SyncFlow:
         return self._keep(feed)
 
     def source(self, ledger: Ledger, feed_id: int) -> SyncFeed:
-        with self._lock:
-            known = self._feeds.get(feed_id)
-        if known is not None:
-            return known
-        rows = ledger.feeds(ids=[feed_id])
-        if not rows:
-            raise ConfigError(f"feed {feed_id} is not registered")
-        return self.adopt(rows[0])
+        return self._feeds.get(ledger, feed_id)
 
     def name_of(self, feed_id: int) -> str:
-        with self._lock:
-            feed = self._feeds.get(feed_id)
-        return feed.name if feed else f"feed {feed_id}"
+        return self._feeds.name_of(feed_id)
 
     def _keep(self, feed: SyncFeed) -> SyncFeed:
-        with self._lock:
-            self._feeds[feed.feed_id] = feed
-        return feed
+        return self._feeds.keep(feed)
 
     def scan(self, ledger: Ledger, feed: SyncFeed) -> Scan:
         """Record a version of every scope whose content (or the sync's options) changed."""

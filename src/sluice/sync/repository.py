@@ -37,7 +37,7 @@ class SyncRepository:
         try:
             return self.conn.execute(query, params)
         except psycopg.Error as exc:
-            raise classify(exc, "syncing metadata") from None
+            raise classify(exc, "syncing metadata") from exc
 
     def _table(self, entity: Entity) -> sql.Identifier:
         return sql.Identifier(self.tree.schema, entity.table)

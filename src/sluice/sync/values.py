@@ -58,7 +58,7 @@ def coerce(sql_type: str, value: Any) -> Any:
     except (TypeError, ValueError, ArithmeticError, OSError, RecursionError) as exc:
         # What the standard conversions raise for odd input (a dict for a date, a year past
         # 9999, a value nested too deep to encode), worded as the other refusals are.
-        raise ValueRejected(f"{shown(value)} is not a valid {kind} ({exc})") from None
+        raise ValueRejected(f"{shown(value)} is not a valid {kind} ({exc})") from exc
 
 
 def _converter(kind: str) -> Callable[[str, Any], Any]:

@@ -56,7 +56,7 @@ def parse_json(raw: bytes | str) -> Any:
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise DocumentError(f"is not UTF-8 text ({exc})") from None
+            raise DocumentError(f"is not UTF-8 text ({exc})") from exc
     text = raw.removeprefix("\ufeff")
     _check_depth(text)
     try:
@@ -64,11 +64,11 @@ def parse_json(raw: bytes | str) -> Any:
     except DocumentError:
         raise
     except json.JSONDecodeError as exc:
-        raise DocumentError(f"is not valid JSON ({exc})") from None
+        raise DocumentError(f"is not valid JSON ({exc})") from exc
     except RecursionError:  # not reachable within MAX_DEPTH; kept so no input ends the sync
         raise DocumentError("is nested too deeply to be parsed") from None
     except Exception as exc:  # whatever else the parser raises is still the document's fault
-        raise DocumentError(f"cannot be parsed ({type(exc).__name__}: {exc})") from None
+        raise DocumentError(f"cannot be parsed ({type(exc).__name__}: {exc})") from exc
 
 
 def _check_depth(text: str) -> None:
@@ -208,15 +208,15 @@ class BucketView:
         try:
             return parse_json(raw)
         except DocumentError as exc:
-            raise SyncError(f"{self.store.uri(key)}: {exc}; its scope is left unchanged") from None
+            raise SyncError(f"{self.store.uri(key)}: {exc}; its scope is left unchanged") from exc
 
     def text(self, key: str) -> str:
         try:
             return b"".join(self.store.read(key)).decode("utf-8")
         except SluiceError as exc:
-            raise SyncError(f"{self.store.uri(key)}: cannot be read: {exc}") from None
+            raise SyncError(f"{self.store.uri(key)}: cannot be read: {exc}") from exc
         except UnicodeDecodeError as exc:
-            raise SyncError(f"{self.store.uri(key)}: not UTF-8 text ({exc})") from None
+            raise SyncError(f"{self.store.uri(key)}: not UTF-8 text ({exc})") from exc
 
     def prefetch(self, keys: Iterable[str]) -> None:
         """Fetch many documents at once; errors surface when a document is used."""
@@ -239,9 +239,9 @@ class BucketView:
         except TransientError as exc:
             raise SyncError(
                 f"{uri}: cannot be fetched ({exc}); its scope is left unchanged"
-            ) from None
+            ) from exc
         except SluiceError as exc:
-            raise SyncError(f"{uri}: cannot be read ({exc}); its scope is left unchanged") from None
+            raise SyncError(f"{uri}: cannot be read ({exc}); its scope is left unchanged") from exc
         return self.parse(key, raw)
 
     # -- URLs -------------------------------------------------------------------------------
