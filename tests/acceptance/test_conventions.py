@@ -425,3 +425,46 @@ def test_sql_streams_many_rows_as_ndjson_csv_and_json(sluice: Sluice) -> None:
     assert len(as_json) == MANY and as_json[-1] == many_row(MANY)
     empty = sluice.ok("sql", "SELECT 1 AS one WHERE false", "--format", "json")
     assert json.loads(empty.stdout) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("init", "/etc/passwd"), "/etc/passwd is not a folder"),
+        (("init", "/proc"), "cannot write /proc/sluice.toml"),
+        (("demo", "--bucket", "/proc/x"), "/proc/x: cannot create this folder"),
+        (
+            (
+                "glam",
+                "generate",
+                "--product",
+                "desktop",
+                "--channel",
+                "nightly",
+                "--out",
+                "/proc/nope",
+            ),
+            "/proc/nope: cannot create this folder",
+        ),
+    ],
+)
+def test_paths_that_cannot_be_written_are_one_line_exit_2(
+    sluice: Sluice, args: tuple[str, ...], fragment: str
+) -> None:
+    result = sluice.run(*args)
+
+    assert result.returncode == 2, describe(result)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_project_file_that_is_not_utf8_is_one_line_exit_2(sluice: Sluice, tmp_path: Path) -> None:
+    (tmp_path / "sluice.toml").write_bytes(b"[load]\nworkers = 2 # caf\xe9\n")
+
+    result = sluice.run("status")
+
+    assert result.returncode == 2, describe(result)
+    assert result.stderr.splitlines() == [
+        f"sluice: {tmp_path.resolve() / 'sluice.toml'}: not UTF-8 text (byte 24 is b'\\xe9')"
+    ]
