@@ -135,10 +135,13 @@ def measure_loads(server: str, options: Options, bucket: Path, work: Path) -> di
     for round_no in range(1, options.repeat + 1):
         for mode in modes:
             for workers in (1, 2):
-                seconds = load_once(server, options, bucket, work, mode, workers)
+                seconds, span = load_once(server, options, bucket, work, mode, workers)
                 seen.setdefault(f"{mode}-{workers}", []).append(seconds)
+                seen.setdefault(f"{mode}-span-{workers}", []).append(span)
                 print(
-                    f"  round {round_no}: {mode}, {workers} worker(s): {seconds:.2f} s", flush=True
+                    f"  round {round_no}: {mode}, {workers} worker(s): {seconds:.2f} s "
+                    f"(loads {span:.2f} s)",
+                    flush=True,
                 )
     return {name: statistics.median(values) for name, values in seen.items()}
 
@@ -196,7 +199,9 @@ def _copy_in_sessions(url: str, files: list[Path], sessions: int) -> float:
 
 def load_once(
     server: str, options: Options, bucket: Path, work: Path, mode: str, workers: int
-) -> float:
+) -> tuple[float, float]:
+    """The wall time of one case, and its loads' span on the ledger (from the first claim to
+    the last commit: without the process's start and its scan)."""
     with ScratchDatabase(server, options.database) as db:
         db.create()
         register(db.url, bucket)
@@ -210,8 +215,12 @@ def load_once(
             "SELECT count(*) FROM glam_desktop_nightly_aggregation"
         ).fetchone()
         assert rows is not None and rows[0] == options.rows, rows
+        span = db.connection.execute(
+            "SELECT EXTRACT(EPOCH FROM max(finished_at) - min(started_at))::float8 "
+            "FROM sluice.loads"
+        ).fetchone()
         db.drop()
-    return seconds
+    return seconds, float(span[0]) if span and span[0] is not None else 0.0
 
 
 def register(url: str, bucket: Path) -> None:
@@ -402,21 +411,25 @@ def print_results(loads: dict[str, float], scans: list[ScanResult]) -> None:
     labels = {
         "floor": "floor: server COPY, 1 / 2 sessions",
         "threads": "sluice run --once (threads)",
+        "threads-span": "  its loads (first claim to last commit)",
         "celery": "Celery worker processes",
+        "celery-span": "  their loads (first claim to last commit)",
     }
     for mode, label in labels.items():
         if f"{mode}-1" not in loads:
             continue
         one, two = loads[f"{mode}-1"], loads[f"{mode}-2"]
         ratio = two / one
-        verdict = (
-            "(the floor)" if mode == "floor" else ("met" if ratio <= TARGET_RATIO else "MISSED")
-        )
+        if mode == "floor" or mode.endswith("-span"):
+            verdict = "(the floor)" if mode == "floor" else "(no process start)"
+        else:
+            verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
         print(
             f"    {label:<40} {one:7.2f} s {two:8.2f} s  {ratio:5.2f}×  ≤ {TARGET_RATIO}× {verdict}"
         )
-        results[f"{mode}_ratio"] = round(ratio, 3)
-        results[f"{mode}_seconds"] = [round(one, 2), round(two, 2)]
+        key = mode.replace("-", "_")
+        results[f"{key}_ratio"] = round(ratio, 3)
+        results[f"{key}_seconds"] = [round(one, 2), round(two, 2)]
     print()
     print("(2) one scheduler tick, nothing new           seconds   statements   target")
     for scan in scans:

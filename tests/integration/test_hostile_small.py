@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 from rich.console import Console
 
@@ -12,6 +13,7 @@ from sluice import render
 from sluice.api import Engine
 from sluice.errors import ConfigError
 from sluice.faults import UNREADABLE
+from sluice.load import repository
 from sluice.recipes.cryoet import api as cryoet
 from tests.integration.hostile import Conn, events_feed, shard, write
 
@@ -59,3 +61,30 @@ def test_loads_and_feeds_that_do_not_exist_are_errors(engine: Engine, call, mess
     with pytest.raises(ConfigError) as refused:
         call(engine)
     assert str(refused.value).startswith(message)
+
+
+def test_a_refresh_that_waits_too_long_fails_and_says_the_next_run_refreshes(
+    engine: Engine, tmp_path: Path, db: Conn, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(repository, "REFRESH_LOCK_TIMEOUT", "1s")
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    write(bucket, "e-1.csv", shard(1))
+    engine.run_feeds([events_feed(str(bucket), serving=True)])
+    write(bucket, "e-2.csv", shard(2))
+    with psycopg.connect(database_url) as stalled:  # a refresh stopped in its transaction
+        stalled.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext('public.view_events'))",
+            [repository._LOCK_NAMESPACE],
+        )
+
+        report = engine.run_feeds([events_feed(str(bucket), serving=True)])
+
+    assert report.count("loaded") == 1, report.as_dict()
+    [hook] = report.hooks
+    assert hook["status"] == "error"
+    assert hook["error"].endswith("; the next run refreshes it")
+    assert "will retry" not in hook["error"]
+    again = engine.run_feeds([events_feed(str(bucket), serving=True)])
+    assert [h["status"] for h in again.hooks] == ["ok"]
+    assert db.execute("SELECT count(*) FROM view_events").fetchone() == (200,)

@@ -30,6 +30,8 @@ MERGE_WORK_MEM = "128MB"
 BUILD_MAINTENANCE_MEM = "512MB"
 # How long filling an empty serving view waits for readers to let go of it.
 FILL_LOCK_TIMEOUT = "1s"
+# How long a refresh waits for the sessions holding its view (or its table) to let go.
+REFRESH_LOCK_TIMEOUT = "60s"
 # How long creating or checking a table waits for another session to let go of it.
 DDL_LOCK_TIMEOUT = "10s"
 _LOCK_NAMESPACE = 0x51CE
@@ -270,6 +272,12 @@ class TargetRepository:
         view = f"{self.spec.schema}.{self.spec.serving.name}"
         try:
             with conn.transaction():
+                # A session holding the view (a reader left in a transaction, a stalled
+                # refresh) must not hang the run: the refresh waits a while, then fails, and
+                # the next run that finds the view stale refreshes it.
+                conn.execute(
+                    sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(REFRESH_LOCK_TIMEOUT))
+                )
                 # Refreshes of one view take turns: two that both found it empty would each
                 # hold it shared and wait for the other to let go to fill it (a deadlock).
                 conn.execute(
