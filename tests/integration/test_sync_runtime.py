@@ -21,6 +21,7 @@ from sluice.recipes.cryoet.api import load
 from sluice.runtime.session import LedgerSession
 from sluice.sync.flow import SyncDeclaration
 from tests.fixtures.fix_db import fresh_database
+from tests.integration.test_cryoet_import import _dump as dump
 from tests.integration.test_cryoet_import import reference_files
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -56,18 +57,6 @@ def units(db: Conn) -> list[tuple[Any, ...]]:
         "SELECT key, status, attempts, rows_inserted, rows_updated, rows_deleted "
         "FROM sluice.units WHERE kind = 'sync' ORDER BY id"
     ).fetchall()
-
-
-def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        tables = [
-            t
-            for (t,) in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'cryoet' "
-                "ORDER BY 1"
-            )
-        ]
-        return {t: conn.execute(f"SELECT * FROM cryoet.{t} ORDER BY 1").fetchall() for t in tables}
 
 
 def test_the_service_syncs_each_scope_as_a_unit_like_the_one_shot_load(
