@@ -30,7 +30,16 @@ from sluice.runtime.flows import Declared, Flow
 from sluice.runtime.progress import Progress
 from sluice.runtime.report import RunReport
 from sluice.runtime.service import Service, ServiceOptions, ServiceReport, run_feeds
-from sluice.status import FeedEntry, StatusReport, read_feeds, read_status
+from sluice.status import (
+    FeedEntry,
+    LedgerMetrics,
+    StatusReport,
+    ThroughputPoint,
+    read_feeds,
+    read_metrics,
+    read_status,
+    read_throughput,
+)
 from sluice.sync.flow import SyncFlow
 
 log = logging.getLogger(__name__)
@@ -155,6 +164,21 @@ class Engine:
     def status(self, *, errors: int = 10, runs: int = 5) -> StatusReport:
         with self.db.connection(autocommit=True) as conn:
             return read_status(Ledger(conn), errors=errors, runs=runs)
+
+    def throughput(self, minutes: int = 180) -> list[ThroughputPoint]:
+        """Rows and bytes done per minute over the last `minutes` minutes."""
+        with self.db.connection(autocommit=True) as conn:
+            return read_throughput(Ledger(conn), minutes)
+
+    def metrics(self) -> LedgerMetrics:
+        """The ledger's figures for ``/metrics``."""
+        with self.db.connection(autocommit=True) as conn:
+            return read_metrics(Ledger(conn))
+
+    def ping(self) -> None:
+        """Raise DatabaseUnavailable unless the database answers."""
+        with self.db.connection(autocommit=True) as conn:
+            Ledger(conn).ping()
 
     def loads(
         self, *, feed: str | None = None, status: str | None = None, limit: int = 100

@@ -195,6 +195,7 @@ def import_(
 app.command("run")(service.run)
 app.command("worker")(service.worker)
 app.command("scheduler")(service.scheduler)
+app.command("serve")(service.serve)
 
 
 @app.command()

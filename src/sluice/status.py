@@ -172,3 +172,49 @@ def read_feeds(ledger: Ledger, names: Sequence[str] | None = None) -> list[FeedE
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+@dataclass(frozen=True)
+class ThroughputPoint:
+    """What was done in one minute: rows and bytes of the units finished then."""
+
+    minute: datetime
+    kind: str
+    rows: int
+    bytes: int
+    units: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return _plain(self.__dict__)
+
+
+def read_throughput(ledger: Ledger, minutes: int) -> list[ThroughputPoint]:
+    return [
+        ThroughputPoint(row["minute"], row["kind"], row["rows"], row["bytes"], row["units"])
+        for row in ledger.throughput(minutes)
+    ]
+
+
+#: Upper bounds, in seconds, of the unit-duration histogram's buckets.
+DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, float("inf"))
+#: A worker that has not written its run row for this long is not counted as seen.
+WORKER_SEEN_SECONDS = 300.0
+
+
+@dataclass
+class LedgerMetrics:
+    """What ``/metrics`` reports, read from the ledger in a handful of queries."""
+
+    units: list[dict[str, Any]] = field(default_factory=list)
+    durations: list[dict[str, Any]] = field(default_factory=list)
+    workers: dict[str, int] = field(default_factory=dict)
+    refreshes: dict[str, float] = field(default_factory=dict)
+
+
+def read_metrics(ledger: Ledger) -> LedgerMetrics:
+    return LedgerMetrics(
+        units=ledger.metrics_units(),
+        durations=ledger.metrics_durations(DURATION_BUCKETS),
+        workers=ledger.metrics_workers(WORKER_SEEN_SECONDS),
+        refreshes=ledger.metrics_refreshes(),
+    )

@@ -145,3 +145,22 @@ def scheduler(once: OnceOpt = False, as_json: JsonOpt = False) -> None:
         report = workers.run_scheduler(opened, stopping.stop, once=once)
     code = exit_code(ok=bool(report.ok), once=once, signalled=stopping.signalled)
     _finish(report, as_json, lambda: render.summary(out, "scheduler", report.as_dict()), code)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8420,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="A secret every request must carry (env SLUICE_HTTP_TOKEN); required to "
+            "listen beyond the loopback interface.",
+            envvar="SLUICE_HTTP_TOKEN",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve the dashboard, the JSON API, /metrics and health checks over HTTP."""
+    from sluice.service.server import serve as run_server
+
+    run_server(settings(), host=host, port=port, token=token or None)

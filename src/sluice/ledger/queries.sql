@@ -368,3 +368,53 @@ WHERE c.relkind = 'r'
                           'load_' || l.id || '_' || l.attempts || '_delta')
         AND l.lease_owner IS NOT NULL
         AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.lease_pid))
+
+-- name: throughput
+-- Rows and bytes done per minute over the last `minutes` minutes, per kind of unit.
+SELECT date_trunc('minute', finished_at) AS minute, kind,
+       sum(COALESCE(rows_in, 0))::bigint AS rows, sum(COALESCE(bytes_read, 0))::bigint AS bytes,
+       count(*)::bigint AS units
+FROM sluice.units
+WHERE finished_at >= now() - make_interval(mins => %(minutes)s)
+  AND status IN ('loaded', 'archived')
+GROUP BY 1, 2
+ORDER BY 1, 2
+
+-- name: metrics_units
+-- Units by feed, kind and status, with the rows and bytes done and the oldest waiting one.
+SELECT f.name AS feed, u.kind, u.status, count(*)::bigint AS units,
+       sum(COALESCE(u.rows_in, 0))::bigint AS rows, sum(COALESCE(u.bytes_read, 0))::bigint AS bytes,
+       EXTRACT(EPOCH FROM now() - min(u.discovered_at))::float8 AS oldest
+FROM sluice.units u JOIN sluice.feeds f ON f.id = u.feed_id
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3
+
+-- name: metrics_durations
+-- How many units of each feed took at most each bucket's seconds (a histogram's counts).
+SELECT f.name AS feed, b.le, count(u.id)::bigint AS units,
+       COALESCE(sum(EXTRACT(EPOCH FROM u.finished_at - u.started_at)), 0)::float8 AS seconds
+FROM sluice.feeds f
+CROSS JOIN unnest(%(buckets)s::float8[]) AS b (le)
+LEFT JOIN sluice.units u
+  ON u.feed_id = f.id AND u.status IN ('loaded', 'archived') AND u.started_at IS NOT NULL
+ AND EXTRACT(EPOCH FROM u.finished_at - u.started_at) <= b.le
+GROUP BY 1, 2
+ORDER BY 1, 2
+
+-- name: metrics_workers
+-- Worker processes alive: runs of kind worker or service still running, heard from lately.
+SELECT kind, count(*)::bigint
+FROM sluice.runs
+WHERE status = 'running' AND heartbeat_at >= now() - make_interval(secs => %(seconds)s)
+  AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = owner_pid)
+GROUP BY 1
+
+-- name: metrics_refreshes
+-- The last refresh of each serving view, from the runs' hooks.
+SELECT DISTINCT ON (h->>'view') h->>'view' AS view, (h->>'seconds')::float8 AS seconds
+FROM sluice.runs r, jsonb_array_elements(r.hooks) AS h
+WHERE h->>'kind' = 'refresh' AND h->>'status' = 'ok'
+ORDER BY h->>'view', r.id DESC
+
+-- name: ping
+SELECT 1

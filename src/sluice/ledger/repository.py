@@ -241,6 +241,24 @@ class Ledger(Repository):
         )
         return [UnitRecord.from_row(row) for row in rows]
 
+    def ping(self) -> None:
+        self._all("ping")
+
+    def throughput(self, minutes: int) -> list[dict[str, Any]]:
+        return self._dicts("throughput", {"minutes": minutes})
+
+    def metrics_units(self) -> list[dict[str, Any]]:
+        return self._dicts("metrics_units")
+
+    def metrics_durations(self, buckets: Sequence[float]) -> list[dict[str, Any]]:
+        return self._dicts("metrics_durations", {"buckets": list(buckets)})
+
+    def metrics_workers(self, seconds: float) -> dict[str, int]:
+        return {str(k): int(n) for k, n in self._all("metrics_workers", {"seconds": seconds})}
+
+    def metrics_refreshes(self) -> dict[str, float]:
+        return {str(v): float(s) for v, s in self._all("metrics_refreshes") if v is not None}
+
     def loads_of_run(self, run_id: int) -> list[tuple[Any, ...]]:
         return self._all("loads_of_run", {"run_id": run_id})
 
