@@ -9,6 +9,7 @@ the global options. Exit codes and the form of errors are described in
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import typer.rich_utils
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from sluice import __version__, logs, render
@@ -46,7 +46,8 @@ from sluice.errors import ConfigError
 from sluice.status import StatusReport
 
 if NO_COLOR:
-    typer.rich_utils.COLOR_SYSTEM = None  # the help pages too
+    # the help pages too; imported only then, as it costs a start of every command
+    setattr(importlib.import_module("typer.rich_utils"), "COLOR_SYSTEM", None)  # noqa: B010
 
 app = typer.Typer(
     name="sluice",

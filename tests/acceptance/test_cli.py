@@ -31,6 +31,7 @@ COMMANDS = [
     "run",
     "worker",
     "scheduler",
+    "serve",
     "status",
     "retry",
     "demo",

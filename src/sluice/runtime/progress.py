@@ -12,19 +12,11 @@ import sys
 import threading
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
-from rich.progress import (
-    Progress as RichBar,
-)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
 log = logging.getLogger("sluice.progress")
 
@@ -123,6 +115,16 @@ class BarProgress(_Tracking):
     def __init__(self, console: Console) -> None:
         super().__init__()
         self._console = console
+        # Imported here: bars are drawn on a terminal only, and this costs every command's start.
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
+        from rich.progress import Progress as RichBar
+
         self._bars = RichBar(
             TextColumn("{task.description}", markup=False),  # object keys are not markup
             BarColumn(),
@@ -162,6 +164,8 @@ def make_progress(show: bool | None = None, console: Console | None = None) -> P
     if show is None:
         show = sys.stderr.isatty()
     if show:
+        from rich.console import Console
+
         return BarProgress(console or Console(stderr=True))
     return LogProgress()
 
