@@ -32,6 +32,11 @@ benchmarks:
           and one scheduler tick over 1,000 and 10,000 objects already loaded: seconds and
           SQL statements. Options: --rows N, --shards N, --known N [N ...], --no-celery.
 
+  service 'sluice serve' over a ledger of 100,000 loads and 1,000 runs: p50 / p99 latency of
+          the dashboard page, /api/status, /api/loads?limit=100 and /metrics, and the time of
+          each ledger query behind them. Options: --loads N, --runs N, --requests N, --keep,
+          --database NAME.
+
 Needs SLUICE_DATABASE_URL (a PostgreSQL >= 15 server on which the role may create databases)
 and the project's virtual environment. 'python -m bench NAME --help' shows a benchmark's options.
 """
@@ -61,11 +66,18 @@ def _runtime(argv: list[str]) -> int:
     return runtime.main(argv)
 
 
+def _service(argv: list[str]) -> int:
+    from bench import service
+
+    return service.main(argv)
+
+
 BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "glam": _glam,
     "cryoet": _cryoet,
     "hostile": _hostile,
     "runtime": _runtime,
+    "service": _service,
 }
 
 

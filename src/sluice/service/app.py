@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -16,7 +17,9 @@ from starlette.routing import BaseRoute, Route
 from sluice.api import Engine
 from sluice.errors import TransientError
 from sluice.service import api, auth, dashboard, metrics
-from sluice.service.openapi import DOCUMENT
+from sluice.service.openapi import document
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ def create_app(
 ) -> Starlette:
     """The service's application over `engine`; later flows add `extra_routes`."""
     options = settings or ServiceSettings()
+    described = document(token=bool(options.token))
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -49,7 +53,7 @@ def create_app(
         return JSONResponse({"ok": True, "database": "reachable"})
 
     async def openapi(request: Request) -> Response:
-        return JSONResponse(DOCUMENT)
+        return JSONResponse(described)
 
     async def scrape(request: Request) -> Response:
         figures = await run_in_threadpool(engine.metrics)
@@ -66,36 +70,43 @@ def create_app(
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(_Guard, token=options.token)],
+        middleware=[Middleware(auth.Guard, token=options.token)],
         exception_handlers={
             api.BadParameter: _bad_parameter,
+            api.NotFound: _not_found,
             TransientError: _unavailable,
+            HTTPException: _http_error,
         },
     )
-
-
-class _Guard(BaseHTTPMiddleware):
-    """Every request but the liveness probe carries the token, when there is one; a browser
-    that came with ``?token=`` keeps it in a cookie."""
-
-    def __init__(self, app: object, token: str | None) -> None:
-        super().__init__(app)  # type: ignore[arg-type]
-        self.token = token
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if not auth.allowed(request, self.token):
-            return JSONResponse(
-                {"error": "a token is required (Authorization: Bearer ...)"}, status_code=401
-            )
-        response = await call_next(request)
-        if self.token and request.query_params.get("token") == self.token:
-            response.set_cookie(auth.COOKIE, self.token, httponly=True, samesite="strict")
-        return response
 
 
 async def _bad_parameter(request: Request, exc: Exception) -> Response:
     return api.problem(400, str(exc))
 
 
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return api.problem(404, str(exc))
+
+
 async def _unavailable(request: Request, exc: Exception) -> Response:
+    # One line in the log per failed request would flood it during an outage: debug only;
+    # /readyz and the 503s say it to whoever asks.
+    log.debug("answered 503 to %s: %s", request.url.path, exc)
     return api.problem(503, f"the database is unreachable: {exc}")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """The router's own answers (no such path, a method the route does not take) in the
+    same JSON shape as every other error."""
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 404:
+        message = f"no such path: {request.url.path}"
+    elif exc.status_code == 405:
+        # The router lists the methods from a set: in a stable order, they read the same twice.
+        allowed = ", ".join(sorted(m.strip() for m in headers.get("Allow", "").split(",")))
+        headers["Allow"] = allowed
+        message = f"{request.method} is not allowed on {request.url.path} (allowed: {allowed})"
+    else:
+        message = exc.detail
+    return JSONResponse({"error": message}, status_code=exc.status_code, headers=headers)

@@ -71,17 +71,20 @@ class _Ledger(Collector):
             "Age of the oldest unit waiting to be claimed.",
             labels=["feed", "kind"],
         )
+        # Every feed and kind with units gets each series, at 0 when nothing is done or waits:
+        # an alert on the queue depth must see 0, not a series that vanished.
         done: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         waiting: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
         for row in self.metrics.units:
             labels = (str(row["feed"]), str(row["kind"]))
             units.add_metric([*labels, str(row["status"])], float(row["units"]))
+            counted, queued = done[labels], waiting[labels]
             if row["status"] in _DONE:
-                done[labels][0] += int(row["rows"])
-                done[labels][1] += int(row["bytes"])
+                counted[0] += int(row["rows"])
+                counted[1] += int(row["bytes"])
             if row["status"] in _WAITING:
-                waiting[labels][0] += int(row["units"])
-                waiting[labels][1] = max(waiting[labels][1], float(row["oldest"] or 0.0))
+                queued[0] += int(row["units"])
+                queued[1] = max(queued[1], float(row["oldest"] or 0.0))
         for labels, (row_count, byte_count) in sorted(done.items()):
             rows.add_metric(list(labels), float(row_count))
             data.add_metric(list(labels), float(byte_count))
