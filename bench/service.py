@@ -34,7 +34,7 @@ from bench.report import table
 from bench.scratch import BenchError, Connection, ScratchDatabase, server_url
 from sluice.db.migrate import migrate
 from sluice.ledger.base import Q
-from sluice.status import DURATION_BUCKETS, WORKER_SEEN_SECONDS
+from sluice.status import WORKER_SEEN_SECONDS
 
 DEFAULT_DATABASE = "sluice_bench_service"
 DEFAULT_LOADS = 100_000
@@ -63,8 +63,11 @@ QUERIES: dict[str, dict[str, Any]] = {
     "recent_runs": {"limit": 5},
     "targets_overview": {},
     "list_units": {"kind": "load", "unit_id": None, "feed": None, "status": None, "limit": 100},
+    "feeds_overview": {"names": None},
+    "throughput": {"minutes": 180},
     "metrics_units": {},
-    "metrics_durations": {"buckets": list(DURATION_BUCKETS)},
+    "metrics_oldest_waiting": {},
+    "metrics_durations": {},
     "metrics_workers": {"seconds": WORKER_SEEN_SECONDS},
     "metrics_refreshes": {},
 }

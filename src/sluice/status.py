@@ -132,6 +132,7 @@ class StatusReport:
 def read_status(ledger: Ledger, *, errors: int = 10, runs: int = 5) -> StatusReport:
     report = StatusReport()
     ledger.abandon_dead_runs()  # a run whose process died is not shown as running
+    ledger.compact_tallies()
     for feed, status, count in ledger.load_counts():
         report.loads.setdefault(str(feed), {})[str(status)] = int(count)
     report.leased = ledger.leased_units()
@@ -195,7 +196,8 @@ def read_throughput(ledger: Ledger, minutes: int) -> list[ThroughputPoint]:
     ]
 
 
-#: Upper bounds, in seconds, of the unit-duration histogram's buckets.
+#: Upper bounds, in seconds, of the unit-duration histogram's buckets (the ledger's
+#: ``sluice.duration_buckets()`` is the same list, which a test holds).
 DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, float("inf"))
 #: A worker that has not written its run row for this long is not counted as seen.
 WORKER_SEEN_SECONDS = 300.0
@@ -203,18 +205,25 @@ WORKER_SEEN_SECONDS = 300.0
 
 @dataclass
 class LedgerMetrics:
-    """What ``/metrics`` reports, read from the ledger in a handful of queries."""
+    """What ``/metrics`` reports, read from the ledger's running totals in a handful of
+    queries whose cost does not grow with the history."""
 
+    #: Units, rows and bytes by feed, kind and status.
     units: list[dict[str, Any]] = field(default_factory=list)
+    #: Seconds since the oldest waiting unit was found, by feed and kind.
+    oldest: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: Units done and their seconds by feed and duration bucket (each bucket on its own).
     durations: list[dict[str, Any]] = field(default_factory=list)
     workers: dict[str, int] = field(default_factory=dict)
     refreshes: dict[str, float] = field(default_factory=dict)
 
 
 def read_metrics(ledger: Ledger) -> LedgerMetrics:
+    ledger.compact_tallies()
     return LedgerMetrics(
         units=ledger.metrics_units(),
-        durations=ledger.metrics_durations(DURATION_BUCKETS),
+        oldest=ledger.metrics_oldest_waiting(),
+        durations=ledger.metrics_durations(),
         workers=ledger.metrics_workers(WORKER_SEEN_SECONDS),
         refreshes=ledger.metrics_refreshes(),
     )

@@ -286,10 +286,22 @@ SET refreshed_seq = GREATEST(refreshed_seq, %(seq)s), refreshed_at = now()
 WHERE id = %(target_id)s
 
 -- name: load_counts
-SELECT f.name, u.status, count(*)::bigint
-FROM sluice.units u JOIN sluice.feeds f ON f.id = u.feed_id
-GROUP BY f.name, u.status
-ORDER BY f.name, u.status
+SELECT f.name, t.status, sum(t.units)::bigint
+FROM sluice.unit_tallies t JOIN sluice.feeds f ON f.id = t.feed_id
+GROUP BY f.name, t.status
+HAVING sum(t.units) <> 0
+ORDER BY f.name, t.status
+
+-- name: compact_tallies
+-- Fold the running totals into one row per group. Safe beside writers (they only append) and
+-- beside another compaction (which, not getting the lock, leaves the rows to this one).
+WITH turn AS (SELECT pg_try_advisory_xact_lock(hashtext('sluice.unit_tallies')) AS mine),
+gone AS (DELETE FROM sluice.unit_tallies WHERE (SELECT mine FROM turn) RETURNING *)
+INSERT INTO sluice.unit_tallies
+SELECT feed_id, kind, status, le, sum(units), sum(rows), sum(bytes), sum(seconds)
+FROM gone
+GROUP BY feed_id, kind, status, le
+HAVING sum(units) <> 0 OR sum(rows) <> 0 OR sum(bytes) <> 0
 
 -- name: recent_errors
 SELECT u.id, f.name, u.store || '/' || u.key, u.status, u.attempts, u.error, u.finished_at
@@ -325,13 +337,24 @@ ORDER BY name
 -- name: feeds_overview
 SELECT f.name, f.kind, f.active, f.schedule, f.max_active, f.ordered, f.source_url, f.pattern,
        f.last_scan_at, f.next_scan_at, f.scan_error,
-       count(u.id) FILTER (WHERE u.status IN ('ready', 'ready_for_ingesting'))::bigint AS waiting,
-       count(u.id) FILTER (WHERE u.lease_owner IS NOT NULL)::bigint AS leased,
-       count(u.id) FILTER (WHERE u.status IN ('loaded', 'archived'))::bigint AS done,
-       count(u.id) FILTER (WHERE u.status = 'errored')::bigint AS errored
-FROM sluice.feeds f LEFT JOIN sluice.units u ON u.feed_id = f.id
+       COALESCE(t.waiting, 0)::bigint AS waiting, COALESCE(l.leased, 0)::bigint AS leased,
+       COALESCE(t.done, 0)::bigint AS done, COALESCE(t.errored, 0)::bigint AS errored
+FROM sluice.feeds f
+LEFT JOIN (
+    SELECT feed_id,
+           sum(units) FILTER (WHERE status IN ('ready', 'ready_for_ingesting')) AS waiting,
+           sum(units) FILTER (WHERE status IN ('loaded', 'archived')) AS done,
+           sum(units) FILTER (WHERE status = 'errored') AS errored
+    FROM sluice.unit_tallies
+    GROUP BY feed_id
+) AS t ON t.feed_id = f.id
+LEFT JOIN (
+    SELECT feed_id, count(*) AS leased
+    FROM sluice.units
+    WHERE lease_owner IS NOT NULL
+    GROUP BY feed_id
+) AS l ON l.feed_id = f.id
 WHERE (%(names)s::text[] IS NULL OR f.name = ANY(%(names)s::text[]))
-GROUP BY f.id
 ORDER BY f.name
 
 -- name: list_units
@@ -381,23 +404,27 @@ GROUP BY 1, 2
 ORDER BY 1, 2
 
 -- name: metrics_units
--- Units by feed, kind and status, with the rows and bytes done and the oldest waiting one.
-SELECT f.name AS feed, u.kind, u.status, count(*)::bigint AS units,
-       sum(COALESCE(u.rows_in, 0))::bigint AS rows, sum(COALESCE(u.bytes_read, 0))::bigint AS bytes,
-       EXTRACT(EPOCH FROM now() - min(u.discovered_at))::float8 AS oldest
-FROM sluice.units u JOIN sluice.feeds f ON f.id = u.feed_id
+-- Units by feed, kind and status, with their rows and bytes, from the running totals.
+SELECT f.name AS feed, t.kind, t.status, sum(t.units)::bigint AS units,
+       sum(t.rows)::bigint AS rows, sum(t.bytes)::bigint AS bytes
+FROM sluice.unit_tallies t JOIN sluice.feeds f ON f.id = t.feed_id
 GROUP BY 1, 2, 3
+HAVING sum(t.units) <> 0
 ORDER BY 1, 2, 3
 
+-- name: metrics_oldest_waiting
+-- Seconds since the oldest unit waiting to be claimed was found, per feed and kind.
+SELECT f.name AS feed, u.kind, EXTRACT(EPOCH FROM now() - min(u.discovered_at))::float8 AS age
+FROM sluice.units u JOIN sluice.feeds f ON f.id = u.feed_id
+WHERE u.status IN ('ready', 'ready_for_ingesting')
+GROUP BY 1, 2
+ORDER BY 1, 2
+
 -- name: metrics_durations
--- How many units of each feed took at most each bucket's seconds (a histogram's counts).
-SELECT f.name AS feed, b.le, count(u.id)::bigint AS units,
-       COALESCE(sum(EXTRACT(EPOCH FROM u.finished_at - u.started_at)), 0)::float8 AS seconds
-FROM sluice.feeds f
-CROSS JOIN unnest(%(buckets)s::float8[]) AS b (le)
-LEFT JOIN sluice.units u
-  ON u.feed_id = f.id AND u.status IN ('loaded', 'archived') AND u.started_at IS NOT NULL
- AND EXTRACT(EPOCH FROM u.finished_at - u.started_at) <= b.le
+-- Units done and their seconds per feed and duration bucket (not yet cumulative).
+SELECT f.name AS feed, t.le, sum(t.units)::bigint AS units, sum(t.seconds)::float8 AS seconds
+FROM sluice.unit_tallies t JOIN sluice.feeds f ON f.id = t.feed_id
+WHERE t.le IS NOT NULL
 GROUP BY 1, 2
 ORDER BY 1, 2
 

@@ -247,11 +247,23 @@ class Ledger(Repository):
     def throughput(self, minutes: int) -> list[dict[str, Any]]:
         return self._dicts("throughput", {"minutes": minutes})
 
+    def compact_tallies(self) -> None:
+        """Fold the work queue's running totals (which every statement on it appends to)
+        into one row per feed, kind, status and duration bucket (one statement: atomic as
+        it stands)."""
+        self._run("compact_tallies", {})
+
     def metrics_units(self) -> list[dict[str, Any]]:
         return self._dicts("metrics_units")
 
-    def metrics_durations(self, buckets: Sequence[float]) -> list[dict[str, Any]]:
-        return self._dicts("metrics_durations", {"buckets": list(buckets)})
+    def metrics_oldest_waiting(self) -> dict[tuple[str, str], float]:
+        return {
+            (str(feed), str(kind)): float(age)
+            for feed, kind, age in self._all("metrics_oldest_waiting")
+        }
+
+    def metrics_durations(self) -> list[dict[str, Any]]:
+        return self._dicts("metrics_durations")
 
     def metrics_workers(self, seconds: float) -> dict[str, int]:
         return {str(k): int(n) for k, n in self._all("metrics_workers", {"seconds": seconds})}

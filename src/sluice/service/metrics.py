@@ -21,7 +21,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from sluice.status import LedgerMetrics
+from sluice.status import DURATION_BUCKETS, LedgerMetrics
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _DONE = {"loaded", "archived"}
@@ -84,7 +84,7 @@ class _Ledger(Collector):
                 counted[1] += int(row["bytes"])
             if row["status"] in _WAITING:
                 queued[0] += int(row["units"])
-                queued[1] = max(queued[1], float(row["oldest"] or 0.0))
+                queued[1] = self.metrics.oldest.get(labels, 0.0)
         for labels, (row_count, byte_count) in sorted(done.items()):
             rows.add_metric(list(labels), float(row_count))
             data.add_metric(list(labels), float(byte_count))
@@ -99,14 +99,19 @@ class _Ledger(Collector):
             "Seconds from claim to commit of the units done.",
             labels=["feed"],
         )
-        by_feed: dict[str, list[Any]] = defaultdict(list)
+        by_feed: dict[str, dict[float, Any]] = defaultdict(dict)
         for row in self.metrics.durations:
-            by_feed[str(row["feed"])].append(row)
-        for feed, rows in sorted(by_feed.items()):
-            rows.sort(key=lambda r: float(r["le"]))
-            buckets = [(_le(float(r["le"])), float(r["units"])) for r in rows]
-            total = rows[-1]  # the +Inf bucket holds every unit and their seconds
-            histogram.add_metric([feed], buckets, sum_value=float(total["seconds"]))
+            by_feed[str(row["feed"])][float(row["le"])] = row
+        for feed, found in sorted(by_feed.items()):
+            # The ledger counts each unit in its own bucket; Prometheus's buckets are cumulative.
+            buckets, below, seconds = [], 0.0, 0.0
+            for bound in DURATION_BUCKETS:
+                bucket = found.get(bound)
+                if bucket is not None:
+                    below += float(bucket["units"])
+                    seconds += float(bucket["seconds"])
+                buckets.append((_le(bound), below))
+            histogram.add_metric([feed], buckets, sum_value=seconds)
         return histogram
 
     def _workers(self) -> Iterator[Metric]:
