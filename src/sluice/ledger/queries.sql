@@ -437,11 +437,20 @@ WHERE status = 'running' AND heartbeat_at >= now() - make_interval(secs => %(sec
 GROUP BY 1
 
 -- name: metrics_refreshes
--- The last refresh of each serving view, from the runs' hooks.
-SELECT DISTINCT ON (h->>'view') h->>'view' AS view, (h->>'seconds')::float8 AS seconds
-FROM sluice.runs r, jsonb_array_elements(r.hooks) AS h
-WHERE h->>'kind' = 'refresh' AND h->>'status' = 'ok'
-ORDER BY h->>'view', r.id DESC
+-- The last refresh of each serving view, from the runs' hooks: for each view, the runs walked
+-- back from the newest until one refreshed it (the history is not read).
+SELECT t.serving_view AS view, last.seconds
+FROM sluice.targets t
+CROSS JOIN LATERAL (
+    SELECT (h->>'seconds')::float8 AS seconds
+    FROM sluice.runs r, jsonb_array_elements(r.hooks) AS h
+    WHERE r.hooks @> jsonb_build_array(jsonb_build_object(
+              'kind', 'refresh', 'status', 'ok', 'view', t.serving_view))
+      AND h->>'kind' = 'refresh' AND h->>'status' = 'ok' AND h->>'view' = t.serving_view
+    ORDER BY r.id DESC
+    LIMIT 1
+) AS last
+WHERE t.serving_view IS NOT NULL
 
 -- name: ping
 SELECT 1

@@ -99,10 +99,7 @@ def _int(request: Request, name: str, default: int, *, maximum: int = MAX_LIMIT)
     raw = _param(request, name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadParameter(f"{name} must be an integer, got {_shown(raw)}") from None
+    value = _integer(name, raw)
     if not 0 <= value <= maximum:
         raise BadParameter(f"{name} must be within 0..{maximum}, got {value}")
     return value
@@ -125,14 +122,18 @@ def _feed(request: Request) -> str | None:
 
 
 def _load_id(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadParameter(f"load_id must be an integer, got {_shown(raw)}") from None
+    value = _integer("load_id", raw)
     if not 1 <= value <= MAX_ID:
         # Beyond what the ledger's ids can be: it cannot exist (and must not reach the SQL).
         raise NotFound(f"there is no load {value}")
     return value
+
+
+def _integer(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadParameter(f"{name} must be an integer, got {_shown(raw)}") from None
 
 
 def _shown(raw: str, limit: int = 60) -> str:

@@ -112,3 +112,5 @@ CREATE INDEX units_finished ON sluice.units (finished_at)
     WHERE status IN ('loaded', 'archived');
 CREATE INDEX units_waiting ON sluice.units (feed_id, kind, discovered_at)
     WHERE status IN ('ready', 'ready_for_ingesting');
+-- Runs pile up (a service makes one a minute): the running ones are few.
+CREATE INDEX runs_running ON sluice.runs (id) WHERE status = 'running';
