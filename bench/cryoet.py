@@ -2,9 +2,11 @@
 series, an alignment, 2 voxel spacings, 2 tomograms and 5 annotations with files).
 
 For each run count (default 20 and 200) and each store (a local folder, and an S3-compatible
-server process started here), it times three imports with the real CLI — the first, a re-run
-over unchanged input, and a re-run after 10 % of the runs changed — and prints the store
-requests (listings, listing pages, documents read) and the SQL statements each one issued.
+server process started here), it times imports with the real CLI — the first one fetching one
+document at a time (``--concurrency 1``, into a database of its own), the first one with the
+default pool, a re-run over unchanged input, a re-run after 10 % of the runs changed, and a
+``--full`` re-run reading everything again — and prints the store requests (listings, listing
+pages, documents read) and the SQL statements each one issued, then the ratios to the targets.
 
 The point to read: statements are the same for 20 runs and for 200 (one read per entity type and
 at most one insert, update and delete), and listings are one per dataset prefix, their pages
@@ -29,12 +31,27 @@ from typing import Any
 from bench import report
 from bench.child import run_measured
 from bench.scratch import BenchError, ScratchDatabase, server_url
-from sluice.config import S3Options
 from sluice.recipes.cryoet.generate import generate_tree
+from sluice.store import S3Options
+from sluice.sync.view import DEFAULT_CONCURRENCY
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = "sluice_bench_cryoet"
 DATASET = 90001
+#: The steps, in order: (name, extra CLI arguments, whether it has a database of its own).
+STEPS: tuple[tuple[str, list[str], bool], ...] = (
+    ("first c=1", ["--concurrency", "1"], True),
+    ("first", [], False),
+    ("unchanged", [], False),
+    ("changed", [], False),
+    ("full", ["--full"], False),
+)
+#: Targets at 200 runs from the S3 server process: (name, step, of step, at most).
+TARGETS = (
+    ("unchanged_vs_first", "unchanged", "first", 0.1),
+    ("changed_vs_first", "changed", "first", 0.25),
+    ("first_vs_one_at_a_time", "first", "first c=1", 0.5),
+)
 
 
 def main(argv: list[str]) -> int:
@@ -43,6 +60,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--change", type=float, default=0.1)
     parser.add_argument("--database", default=DEFAULT_DATABASE)
     parser.add_argument("--no-s3", action="store_true", help="Only the local folder.")
+    parser.add_argument(
+        "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="Documents fetched at once."
+    )
     args = parser.parse_args(argv)
     server = server_url("cryoet")
     if server is None:
@@ -104,16 +124,26 @@ def _case(
     if where == "s3":
         command += ["--endpoint-url", s3.endpoint if s3 else ""]
     steps = []
+    alone = ScratchDatabase(server, args.database + "_c1")
+    alone.create()
     try:
-        for step in ("first", "unchanged", "changed"):
+        for step, extra, own in STEPS:
             if step == "changed":
                 generate_tree(
                     out, runs=runs, dataset=DATASET, change=args.change, generation=1, s3=options
                 )
-            database.checkpoint()
-            child = run_measured(command, env=env, cwd=scratch, log=scratch / "cryoet.log")
+            into = alone if own else database
+            into.checkpoint()
+            child = run_measured(
+                [*command, "--concurrency", str(args.concurrency), *extra],
+                env={**env, "SLUICE_DATABASE_URL": into.url},
+                cwd=scratch,
+                log=scratch / "cryoet.log",
+            )
             if child.returncode != 0:
                 raise BenchError(f"sluice cryoet load failed:\n{child.log_tail()}")
+            if own:
+                alone.drop()
             result = json.loads(child.stdout)
             totals = result["totals"]
             steps.append(
@@ -136,6 +166,7 @@ def _case(
                 }
             )
     finally:
+        alone.drop()
         database.drop()
     return steps
 
@@ -187,7 +218,36 @@ def _print(results: list[dict[str, Any]], runs: list[int]) -> None:
         f"\nSQL statements the same for {' and '.join(map(str, runs))} runs: "
         f"{'yes' if constant else 'NO'}"
     )
-    print(json.dumps({"constant_statements": constant, "results": results}))
+    ratios = _ratios(results)
+    if ratios:
+        print("\nTargets (seconds of one step to another's, per store and run count):")
+        for line in ratios:
+            verdict = "ok" if line["ratio"] <= line["target"] else "MISSED"
+            print(
+                f"  {line['store']:<6} {line['runs']:>5} runs  {line['name']:<24} "
+                f"{line['ratio']:.3f} (target <= {line['target']}) {verdict}"
+            )
+    print(json.dumps({"constant_statements": constant, "ratios": ratios, "results": results}))
+
+
+def _ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seconds = {(r["store"], r["runs"], r["step"]): r["seconds"] for r in results}
+    out = []
+    for store, runs in dict.fromkeys((r["store"], r["runs"]) for r in results):
+        for name, step, base, target in TARGETS:
+            top, bottom = seconds.get((store, runs, step)), seconds.get((store, runs, base))
+            if top is None or not bottom:
+                continue
+            out.append(
+                {
+                    "store": store,
+                    "runs": runs,
+                    "name": name,
+                    "ratio": round(top / bottom, 3),
+                    "target": target,
+                }
+            )
+    return out
 
 
 class _S3Server:

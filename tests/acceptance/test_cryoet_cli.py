@@ -45,9 +45,18 @@ def test_load_prints_a_report_and_a_second_run_changes_nothing(
     assert "dataset 30001: ok" in first.stdout
     assert "annotation_file" in first.stdout
 
-    second = sluice.run(*args, "--json")
+    # nothing changed: nothing is read, nothing written
+    quick = sluice.run(*args, "--json")
+    assert quick.returncode == 0, quick.stderr
+    skipped = json.loads(quick.stdout)
+    assert skipped["ok"] and not skipped["changed"] and skipped["requests"]["gets"] == 0
+    assert [s["skipped"] for s in skipped["scopes"]] == [True, True]
+
+    # --full reads everything again, and finds everything in place
+    second = sluice.run(*args, "--full", "--json")
     assert second.returncode == 0, second.stderr
     report = json.loads(second.stdout)
+    assert report["requests"]["gets"] > 0
     assert report["ok"] and not report["changed"]
     assert report["totals"]["annotation_file"] == {
         "created": 0,
@@ -59,7 +68,7 @@ def test_load_prints_a_report_and_a_second_run_changes_nothing(
 
     status = sluice.run("status", "--json")
     assert status.returncode == 0, status.stderr
-    again, first_run = json.loads(status.stdout)["runs"][:2]
+    again, _, first_run = json.loads(status.stdout)["runs"][:3]
     assert again["run_id"] == report["run_id"]
     command = f"cryoet load {folder} --s3-prefix 30001 --deposition-id 300 --deposition-id 301"
     assert (first_run["command"], first_run["status"]) == (command, "succeeded")
@@ -188,7 +197,10 @@ def test_two_syncs_at_once_take_turns_and_create_every_row_once(
     reports = [json.loads(out.read_text()) for out in outputs]
     created = sorted(sum(c["created"] for c in r["totals"].values()) for r in reports)
     unchanged = sorted(sum(c["unchanged"] for c in r["totals"].values()) for r in reports)
-    # one of them created everything, the other found it all in place
-    assert created[0] == 0 and unchanged[0] == 0 and created[1] == unchanged[1] > 0
+    # one of them created everything, the other found it all in place (every run kept as the
+    # first one left it, or all of it compared if it read the state before the first ended)
+    assert created[0] == 0 and unchanged[0] == 0 and created[1] > 0 and unchanged[1] > 0
+    second = next(r for r in reports if sum(c["created"] for c in r["totals"].values()) == 0)
+    assert second["totals"]["run"]["unchanged"] == 40
     assert scalar(database_url, "SELECT count(*) FROM cryoet.run") == tree.runs == 40
     assert scalar(database_url, "SELECT count(*) FROM cryoet.dataset") == 1

@@ -43,6 +43,7 @@ def test_statements_and_listings_do_not_grow_with_runs(
             "https://x",
             s3_prefix=prefix,
             everything=True,
+            full=True,
             endpoint_url=s3_options.endpoint_url if where == "s3" else None,
         )
         assert first.ok and again.ok, [s.error for s in first.scopes + again.scopes]

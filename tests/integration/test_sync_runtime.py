@@ -130,3 +130,19 @@ def test_a_sync_with_a_bad_option_is_refused_when_registered(engine: Engine, buc
     with LedgerSession(engine.db, "t") as session, pytest.raises(ConfigError) as refused:
         engine.sync_flow.register(session.ledger(), declaration(bucket, bucket_typo="x"))
     assert str(refused.value).startswith("cryoet sync: unknown option 'bucket_typo'")
+
+
+def test_a_full_pass_syncs_every_scope_again_and_changes_nothing(
+    portal_engine: Engine, db: Conn, database_url: str
+) -> None:
+    once(portal_engine)
+    before = dump(database_url)
+    assert once(portal_engine).counts.claimed == 0
+
+    portal_engine.sync_flow.full = True  # what `sluice run --full` asks for
+    again = once(portal_engine)
+
+    assert again.counts.claimed == 2 and again.counts.done == 2
+    rows = again.counts.rows
+    assert (rows.inserted, rows.updated, rows.deleted) == (0, 0, 0)
+    assert dump(database_url) == before

@@ -21,6 +21,7 @@ from sluice.recipes.cryoet import api as cryoet_api
 from sluice.recipes.glam import api as glam_api
 from sluice.recipes.glam.tables import Product
 from sluice.runtime.report import RunReport
+from sluice.sync.view import DEFAULT_CONCURRENCY
 
 glam = typer.Typer(
     help="GLAM aggregate imports: CSV shards → upserted tables → serving views.",
@@ -153,10 +154,17 @@ def cryoet_load(
     import_annotation_authors: Annotated[bool, _flag("annotation_authors")] = False,
     import_annotation_method_links: Annotated[bool, _flag("annotation_method_links")] = False,
     dry_run: Annotated[bool, typer.Option(help="Print the changes; change nothing.")] = False,
+    full: Annotated[
+        bool, typer.Option(help="Read every document again, not only those that changed.")
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Documents fetched at once.")
+    ] = DEFAULT_CONCURRENCY,
     as_json: JsonOpt = False,
 ) -> None:
     """Sync CryoET portal metadata (like db_import.importer load): create, update in place,
-    delete stale rows within their parent."""
+    delete stale rows within their parent. A re-run reads only what changed since the last
+    sync (--full: everything)."""
     chosen = {name for name, value in locals().items() if name.startswith("import_") and value}
     flags = [name.removeprefix("import_") for name in chosen if name != "import_everything"]
     with engine() as opened:
@@ -171,6 +179,8 @@ def cryoet_load(
             everything=import_everything,
             filter_datasets=filter_dataset or (),
             dry_run=dry_run,
+            full=full,
+            concurrency=concurrency,
         )
     if as_json:
         print_json(report.as_dict())

@@ -7,110 +7,29 @@ follow through ON DELETE CASCADE). A failure rolls the scope back; other scopes 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
+import sluice
 from sluice import faults
 from sluice.db import Connection, Database
 from sluice.errors import SchemaError, SluiceError
+from sluice.sync.finders import folder_of
+from sluice.sync.report import EntityCounts, ScopeReport
 from sluice.sync.repository import SyncRepository
 from sluice.sync.spec import Entity, Field, Getter, Item, Row, Tree
+from sluice.sync.state import Partition, SyncState
 from sluice.sync.values import INTEGER_RANGES, ValueRejected, coerce, shown
 from sluice.sync.view import BucketView, SyncError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class EntityCounts:
-    created: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.created or self.updated or self.deleted)
-
-    def add(self, other: EntityCounts) -> None:
-        self.created += other.created
-        self.updated += other.updated
-        self.deleted += other.deleted
-        self.unchanged += other.unchanged
-
-
-@dataclass
-class ScopeReport:
-    """What one scope (a dataset, a set of depositions) did."""
-
-    name: str
-    ok: bool = True
-    error: str | None = None
-    entities: dict[str, EntityCounts] = field(default_factory=dict)
-    statements: int = 0
-    seconds: float = 0.0
-    #: The planned changes, row by row (kept for --dry-run): (entity, action, natural key).
-    changes: list[tuple[str, str, str]] = field(default_factory=list)
-
-
-@dataclass
-class SyncReport:
-    """A whole sync command: its scopes, the requests to the store, the SQL it ran."""
-
-    scopes: list[ScopeReport] = field(default_factory=list)
-    dry_run: bool = False
-    requests: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    #: The run that recorded it on the ledger (None for a dry run).
-    run_id: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return all(scope.ok for scope in self.scopes)
-
-    @property
-    def statements(self) -> int:
-        return sum(scope.statements for scope in self.scopes)
-
-    def totals(self) -> dict[str, EntityCounts]:
-        totals: dict[str, EntityCounts] = {}
-        for scope in self.scopes:
-            for name, counts in scope.entities.items():
-                totals.setdefault(name, EntityCounts()).add(counts)
-        return totals
-
-    @property
-    def changed(self) -> bool:
-        return any(counts.changed for counts in self.totals().values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "run_id": self.run_id,
-            "dry_run": self.dry_run,
-            "changed": self.changed,
-            "seconds": round(self.seconds, 3),
-            "requests": self.requests,
-            "statements": self.statements,
-            "totals": {name: c.__dict__ for name, c in self.totals().items()},
-            "scopes": [
-                {
-                    "name": s.name,
-                    "ok": s.ok,
-                    "error": s.error,
-                    "statements": s.statements,
-                    "seconds": round(s.seconds, 3),
-                    "entities": {name: c.__dict__ for name, c in s.entities.items()},
-                    **({"changes": [list(c) for c in s.changes]} if self.dry_run else {}),
-                }
-                for s in self.scopes
-            ],
-        }
 
 
 class SyncContext:
@@ -152,8 +71,18 @@ class Pass:
     only: Collection[str] | None = None
 
 
+#: The passes of a scope, or what computes them (read only when the scope must be synced).
+Passes = Sequence[Pass] | Callable[[], Sequence[Pass]]
+
+
 class Syncer:
-    """Applies a tree below root items, one transaction per scope."""
+    """Applies a tree below root items, one transaction per scope.
+
+    Unless `full`, a sync reads only what changed since the last sync of a scope (recorded on
+    the ledger with the scope's rows): a scope in which nothing changed is skipped, and in one
+    that changed, a partition (a run) in which nothing changed keeps its rows without its
+    documents being read. `documents` says which keys are metadata documents, so that those
+    that must be read are fetched ahead, `view.concurrency` at a time."""
 
     def __init__(
         self,
@@ -163,12 +92,31 @@ class Syncer:
         *,
         enabled: Collection[str],
         dry_run: bool = False,
+        full: bool = False,
+        documents: Callable[[str], bool] | None = None,
+        options: str = "",
     ) -> None:
         self.db = db
         self.tree = tree
         self.view = view
         self.enabled = frozenset(enabled)
         self.dry_run = dry_run
+        self.full = full
+        self.documents = documents
+        # What the rows depend on besides the objects: a change of any of these makes every
+        # digest differ, so nothing recorded before is trusted (the code's version included:
+        # a new release may compute a column differently).
+        self.salt = json.dumps(
+            {
+                "tree": tree.schema,
+                "enabled": sorted(self.enabled),
+                "bucket": view.bucket,
+                "https": view.https_prefix,
+                "sluice": sluice.__version__,
+                "options": options,
+            },
+            sort_keys=True,
+        )
 
     def ensure_schema(self) -> None:
         """Create the tree's tables if missing (in a dry run, each scope does it in its own
@@ -191,15 +139,36 @@ class Syncer:
             except SchemaError:
                 return set()  # a dry run before the first sync: no table yet
 
-    def scope(self, name: str, passes: Sequence[Pass]) -> ScopeReport:
+    def _state(self, conn: Connection, key: str) -> SyncState:
+        return SyncState(conn, self.view.store.url, self.tree.schema, key)
+
+    def changed_documents(self, key: str, documents: Iterable[str]) -> list[str]:
+        """Those of `documents` whose listed version is not the one the last sync of scope
+        `key` read (every one of them for a full sync)."""
+        wanted = list(documents)
+        if self.full:
+            return wanted
+        with self.db.connection() as conn:
+            recorded = self._state(conn, key).documents()
+        return [k for k in wanted if recorded.get(k) != self.view.version(k)]
+
+    def scope(
+        self, name: str, passes: Passes, *, key: str | None = None, prefixes: Sequence[str] = ()
+    ) -> ScopeReport:
         """Run `passes` in one transaction: each syncs the items of a root entity and, below
         them, every enabled entity (or those the pass names); return what was done or why it
-        failed."""
+        failed. With `key` (the scope on the ledger) and the `prefixes` below which its
+        objects lie, a scope in which nothing changed since its last sync is skipped: its
+        passes are not even computed."""
         report = ScopeReport(name=name)
         started = time.perf_counter()
         try:
-            with self.db.connection() as conn:
-                self.apply(conn, name, passes, report)
+            if key is not None and not self.full and self._unchanged(key, prefixes):
+                report.skipped = True
+            else:
+                planned = passes() if callable(passes) else passes
+                with self.db.connection() as conn:
+                    self.apply(conn, name, planned, report, key=key, prefixes=prefixes)
         except SluiceError as exc:
             report.ok = False
             report.error = str(exc)
@@ -213,44 +182,88 @@ class Syncer:
         report.seconds = time.perf_counter() - started
         return report
 
+    def _unchanged(self, key: str, prefixes: Sequence[str]) -> bool:
+        digest = self.view.fingerprint(prefixes, self.salt)
+        with self.db.connection() as conn:
+            return self._state(conn, key).digest() == digest
+
     def apply(
-        self, conn: Connection, name: str, passes: Sequence[Pass], report: ScopeReport
+        self,
+        conn: Connection,
+        name: str,
+        passes: Sequence[Pass],
+        report: ScopeReport,
+        *,
+        key: str | None = None,
+        prefixes: Sequence[str] = (),
     ) -> ScopeReport:
         """Run `passes` on `conn`, in a transaction of its own or a savepoint of the one it is
-        in (a work-queue unit's, committed with the unit); raise on failure, nothing kept."""
+        in (a work-queue unit's, committed with the unit); raise on failure, nothing kept.
+        What was read is recorded for scope `key` (by default `name`) in the same
+        transaction; with `prefixes`, so is the scope's digest."""
         repo = SyncRepository(conn, self.tree)
+        state = self._state(conn, key or name)
         try:
             with conn.transaction():
                 if self.dry_run:
                     repo.ensure_schema()
                     repo.statements = 0
                 repo.lock(f"scope {name}")
-                walk = _Walk(self.tree, self.view, repo, report)
+                recorded = {} if self.full else state.partitions()
+                self.view.escaped.clear()
+                walk = _Walk(self, repo, report, recorded)
                 for step in passes:
                     wanted = self.enabled if step.only is None else frozenset(step.only)
                     entities = [e for e in self.tree.below(step.root) if e.name in wanted]
                     walk.run(self.tree[step.root], step.items, entities)
+                self._record(state, walk, prefixes)
                 if self.dry_run:
                     raise psycopg.Rollback()
                 faults.pause("sync")
         finally:
-            report.statements = repo.statements
+            report.statements = repo.statements + state.statements
         return report
+
+    def _record(self, state: SyncState, walk: _Walk, prefixes: Sequence[str]) -> None:
+        """Record what the scope's rows now come from: its digest, its partitions, the
+        versions of the documents read below its prefixes (and forget those gone)."""
+        below = tuple(p.rstrip("/") + "/" if p else "" for p in prefixes)
+        read = {
+            k: v for k, v in self.view.read_versions().items() if not below or k.startswith(below)
+        }
+        known = state.documents()
+        gone = [k for k in known if self.view.version(k) is None]
+        fresh = {k: v for k, v in read.items() if known.get(k) != v}
+        digest = self.view.fingerprint(prefixes, self.salt) if prefixes else None
+        # A partition whose values looked outside its folder is read again every time.
+        partitions = {f: p for f, p in walk.partitions.items() if f not in self.view.escaped}
+        state.save(digest, partitions, fresh, gone)
 
 
 class _Walk:
     """One scope's pass over the entities."""
 
     def __init__(
-        self, tree: Tree, view: BucketView, repo: SyncRepository, report: ScopeReport
+        self,
+        syncer: Syncer,
+        repo: SyncRepository,
+        report: ScopeReport,
+        recorded: dict[str, Partition],
     ) -> None:
-        self.tree = tree
-        self.view = view
+        self.syncer = syncer
+        self.tree = syncer.tree
+        self.view = syncer.view
         self.repo = repo
         self.report = report
+        #: Partitions as the last sync left them, and as this one leaves them.
+        self.recorded = recorded
+        self.partitions: dict[str, Partition] = {}
         self.rows: dict[str, list[Row]] = {}
         self._existing: dict[str, list[Row]] = {}
         self.context = SyncContext(self)
+        self._partition_entity = next(
+            (e.name for e in self.tree.entities if e.partition is not None), None
+        )
 
     def run(self, root: Entity, items: Sequence[Item], entities: Sequence[Entity]) -> None:
         for item in items:
@@ -260,14 +273,77 @@ class _Walk:
             parents = self.rows.get(entity.parent or "")
             if parents is None:
                 continue  # its parent type is not synced in this scope
-            found: list[Item] = []
-            for parent in parents:
-                for item in self._find(entity, parent):
-                    item.parent = parent
-                    item.context = self.context
-                    found.append(item)
-            scope_ids = [p.id for p in parents if p.id is not None]
+            # Below a partition kept as it is, nothing is read nor compared: its rows stay.
+            live = [p for p in parents if not p.kept]
+            if entity.partition is not None:
+                self.rows[entity.name] = self._partition(entity, live)
+                continue
+            found = self._found(entity, live)
+            scope_ids = [p.id for p in live if p.id is not None]
             self.rows[entity.name] = self._apply(entity, found, scope_ids)
+
+    def _home(self, row: Row | None) -> str | None:
+        """The folder of the partition `row` is in (None above the partitions)."""
+        while row is not None:
+            if row.entity == self._partition_entity:
+                return folder_of(row)
+            row = row.item.parent
+        return None
+
+    def _found(self, entity: Entity, parents: Sequence[Row]) -> list[Item]:
+        found: list[Item] = []
+        for parent in parents:
+            with self.view.confined(self._home(parent)):
+                items = self._find(entity, parent)
+            for item in items:
+                item.parent = parent
+                item.context = self.context
+                found.append(item)
+        return found
+
+    def _partition(self, entity: Entity, parents: list[Row]) -> list[Row]:
+        """Sync a partition entity: a partition whose digest is the one recorded (nothing
+        below it changed, nor the ancestors' columns it uses) and whose row is still there is
+        kept as it is; the others are found and compared as in a full sync. The kept rows
+        still take part in the diff, so a duplicate key or a stale row is what a full sync
+        would find."""
+        salt = self.syncer.salt + json.dumps(_uses(entity, parents), default=str)
+        scope_ids = [p.id for p in parents if p.id is not None]
+        existing = self.repo.fetch(entity, scope_ids=scope_ids)
+        by_id = dict(existing)
+        parent_of = {p.id: p for p in parents}
+        kept: list[Row] = []
+        for path, was in sorted(self.recorded.items()):
+            values = by_id.get(was.row_id)
+            if values is None or self.view.fingerprint([path], salt) != was.digest:
+                continue
+            item = Item(path=path, parent=parent_of.get(values.get(entity.scope or "")))
+            item.context = self.context
+            kept.append(Row(entity.name, item, values, was.row_id, kept=True))
+        hidden = [row.item.path for row in kept]
+        with self.view.hiding(hidden):
+            self._prefetch(parents)
+            found = self._found(entity, parents)
+        rows = self._apply(entity, found, scope_ids, kept=kept, existing=existing)
+        self.report.kept += len(kept)
+        self.report.read += len(rows) - len(kept)
+        folders = [folder_of(row) for row in rows]
+        shared = Counter(folders)
+        for row, folder in zip(rows, folders, strict=True):
+            # A partition is its own folder: rows sharing one are read again every time.
+            if row.id is not None and shared[folder] == 1:
+                digest = self.view.fingerprint([folder], salt)
+                self.partitions[folder] = Partition(digest, row.id)
+        return rows
+
+    def _prefetch(self, parents: Sequence[Row]) -> None:
+        """Fetch ahead, concurrently, every document below the parents that is not hidden:
+        the documents of the partitions that are read again."""
+        wanted = self.syncer.documents
+        if wanted is None:
+            return
+        keys = [k for p in parents for k in self.view.keys(folder_of(p)) if wanted(k)]
+        self.view.prefetch(keys)
 
     def _find(self, entity: Entity, parent: Row) -> Sequence[Item]:
         """The items of `entity` below `parent`. A finder walks documents as they are (a list
@@ -303,20 +379,30 @@ class _Walk:
             ]
         return self._existing[entity]
 
-    def _apply(self, entity: Entity, items: list[Item], scope_ids: list[int] | None) -> list[Row]:
-        desired = [self._row(entity, item) for item in items]
-        if scope_ids is None:
-            existing = self.repo.fetch(entity, ids=[r.id for r in desired if r.id is not None])
-        else:
-            existing = self.repo.fetch(entity, scope_ids=scope_ids)
-            if entity.scope not in entity.key and desired:
-                # The key does not name the parent: a row with this key may sit under another
-                # parent (or none); it is adopted and updated, never duplicated.
-                known = {row_id for row_id, _ in existing}
-                keys = [_key(entity, row.values) for row in desired]
-                existing += [
-                    row for row in self.repo.fetch_by_keys(entity, keys) if row[0] not in known
-                ]
+    def _apply(
+        self,
+        entity: Entity,
+        items: list[Item],
+        scope_ids: list[int] | None,
+        *,
+        kept: Sequence[Row] = (),
+        existing: list[tuple[int, dict[str, Any]]] | None = None,
+    ) -> list[Row]:
+        desired = [self._row(entity, item) for item in items] + list(kept)
+        if existing is None:  # else read by the caller, in the same transaction
+            if scope_ids is None:
+                ids = [r.id for r in desired if r.id is not None]
+                existing = self.repo.fetch(entity, ids=ids)
+            else:
+                existing = self.repo.fetch(entity, scope_ids=scope_ids)
+        if scope_ids is not None and entity.scope not in entity.key and desired:
+            # The key does not name the parent: a row with this key may sit under another
+            # parent (or none); it is adopted and updated, never duplicated.
+            known = {row_id for row_id, _ in existing}
+            keys = [_key(entity, row.values) for row in desired]
+            existing = existing + [
+                row for row in self.repo.fetch_by_keys(entity, keys) if row[0] not in known
+            ]
         creates, updates, deletes, unchanged = _diff(entity, desired, existing)
         if not entity.delete_stale:
             deletes = []
@@ -336,6 +422,14 @@ class _Walk:
         return desired
 
     def _row(self, entity: Entity, item: Item) -> Row:
+        if entity.name == self._partition_entity:
+            home: str | None = folder_of(Row(entity.name, item, {}))
+        else:
+            home = self._home(item.parent)
+        with self.view.confined(home):
+            return self._compute_row(entity, item)
+
+    def _compute_row(self, entity: Entity, item: Item) -> Row:
         where = f"{self._where(item)}: {entity.name}"
         values: dict[str, Any] = {}
         for spec in entity.fields:
@@ -350,6 +444,20 @@ class _Walk:
             raw = _compute(entity.identity, item, f"{where}.id")
             row_id = _coerced("bigint", raw, f"{where}.id")
         return Row(entity.name, item, values, row_id)
+
+
+def _uses(entity: Entity, parents: Sequence[Row]) -> list[list[Any]]:
+    """The parents' ids and the ancestors' columns a partition entity's subtree reads: when
+    one of them changes, no partition below is kept."""
+    out: list[list[Any]] = []
+    for parent in parents:
+        values: list[Any] = [parent.id]
+        for used in entity.partition or ():
+            name, column = used.split(".")
+            row = parent if parent.entity == name else parent.item.ancestor(name)
+            values.append(row[column])
+        out.append(values)
+    return sorted(out, key=repr)
 
 
 def _compute(getter: Getter | None, item: Item, where: str) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,7 +28,8 @@ from sluice.ledger.repository import FeedRegistration, Ledger
 from sluice.ledger.states import Status
 from sluice.ledger.steps import Outcome, ProgressSink
 from sluice.store import S3Options
-from sluice.sync.engine import Pass, ScopeReport, Syncer
+from sluice.sync.engine import Pass, Syncer
+from sluice.sync.report import ScopeReport
 from sluice.sync.spec import Tree
 from sluice.sync.view import BucketView
 
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 KIND = "sync"
 #: Syncs of scopes: claimed from ready, synced in ingesting, done as loaded.
 SYNC = Lane("sync", ready=Status.READY, leased=Status.INGESTING, done=Status.LOADED)
+#: Options of a sync feed that change how it reads, never which rows it gives.
+READING = frozenset({"full", "concurrency"})
 #: How often a sync feed is scanned when it does not say.
 DEFAULT_SCHEDULE = "1h"
 
@@ -65,6 +69,15 @@ class TreeSource(Protocol):
 
     def enabled(self) -> Collection[str]:
         """The entities synced below a scope's root."""
+        ...
+
+    @property
+    def full(self) -> bool:
+        """Whether every sync reads everything again (else only what changed)."""
+        ...
+
+    def is_document(self, key: str) -> bool:
+        """Whether `key` is a metadata document (fetched ahead, several at a time)."""
         ...
 
     def scopes(self, view: BucketView) -> list[Scope]: ...
@@ -112,9 +125,19 @@ class SyncFlow:
 
     kind = KIND
 
-    def __init__(self, db: Database, *, s3: S3Options, recipes: Mapping[str, Recipe]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        s3: S3Options,
+        recipes: Mapping[str, Recipe],
+        full: bool = False,
+    ) -> None:
         self.db = db
         self.s3 = s3
+        #: Every scan syncs every scope again, and every sync reads all its documents again
+        #: (``--full``), instead of only the scopes, runs and documents that changed.
+        self.full = full
         self.recipes = dict(recipes)
         self.step = SyncStep(self)
         self._feeds: FeedRegistry[SyncFeed] = FeedRegistry(self.adopt)
@@ -170,6 +193,9 @@ class SyncFlow:
         """Record a version of every scope whose content (or the sync's options) changed."""
         view = feed.source.view()
         salt = json.dumps(feed.options, sort_keys=True, default=str)
+        if self.full:
+            # A version no scan gave before: every scope becomes a unit to sync again.
+            salt += f"\0full {uuid.uuid4().hex}"
         found = [
             Discovered(scope.key, view.fingerprint(scope.prefixes, salt))
             for scope in feed.source.scopes(view)
@@ -206,10 +232,28 @@ class SyncStep:
 
     def run(self, unit: Unit, tx: Connection, progress: ProgressSink) -> Outcome:
         feed = self.flow.source(Ledger(tx), unit.feed_id)
-        view = feed.source.view()
-        syncer = Syncer(self.flow.db, feed.source.tree, view, enabled=feed.source.enabled())
-        passes = feed.source.passes(syncer, view, unit.key)
-        report = syncer.apply(tx, unit.key, passes, ScopeReport(name=unit.key))
+        source = feed.source
+        view = source.view()
+        syncer = Syncer(
+            self.flow.db,
+            source.tree,
+            view,
+            enabled=source.enabled(),
+            full=self.flow.full or source.full,
+            documents=source.is_document,
+            options=json.dumps(
+                {k: v for k, v in feed.options.items() if k not in READING},
+                sort_keys=True,
+                default=str,
+            ),
+        )
+        passes = source.passes(syncer, view, unit.key)
+        # The scope's prefixes, so that its digest is recorded with its rows (a later one-shot
+        # sync of an unchanged scope then skips it).
+        prefixes = next((s.prefixes for s in source.scopes(view) if s.key == unit.key), ())
+        report = syncer.apply(
+            tx, unit.key, passes, ScopeReport(name=unit.key), key=unit.key, prefixes=prefixes
+        )
         totals = report.entities.values()
         created = sum(c.created for c in totals)
         updated = sum(c.updated for c in totals)

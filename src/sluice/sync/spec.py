@@ -109,6 +109,8 @@ class Row:
     item: Item
     values: dict[str, Any]
     id: int | None = None
+    #: A partition's row kept as it is (nothing below it changed): its subtree is not synced.
+    kept: bool = False
 
     def __getitem__(self, column: str) -> Any:
         if column == "id":
@@ -146,6 +148,12 @@ class Entity:
     delete_stale: bool = True
     #: The command-line flag that turns this entity on.
     flag: str = ""
+    #: Whether each row of this entity is a *partition* of its scope: its values and those of
+    #: everything below it come only from the objects below its folder, from the columns of
+    #: its ancestors named here (``"dataset.deposition_id"``), and from rows in its own
+    #: subtree. A re-sync then keeps a partition in which nothing changed as it is, without
+    #: reading its documents. None: not a partition.
+    partition: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         check_identifier(self.name, "entity")
@@ -158,6 +166,13 @@ class Entity:
             raise ConfigError(f"entity {self.name!r}: parent and scope go together")
         if not self.key and self.identity is None:
             raise ConfigError(f"entity {self.name!r} needs a natural key or an identity")
+        if self.partition is not None and self.parent is None:
+            raise ConfigError(f"entity {self.name!r}: a partition needs a parent")
+        for used in self.partition or ():
+            if used.count(".") != 1:
+                raise ConfigError(
+                    f"entity {self.name!r}: partition column {used!r} is not 'entity.column'"
+                )
         if any(fk.column == self.scope for fk in self.foreign_keys):
             raise ConfigError(
                 f"entity {self.name!r}: {self.scope!r} references the parent already; "
@@ -181,6 +196,9 @@ class Tree:
 
     def __post_init__(self) -> None:
         check_identifier(self.schema, "schema")
+        partitions = [e.name for e in self.entities if e.partition is not None]
+        if len(partitions) > 1:
+            raise ConfigError(f"a tree has at most one partition entity, not {partitions}")
         seen: set[str] = set()
         for entity in self.entities:
             if entity.parent is not None and entity.parent not in seen:

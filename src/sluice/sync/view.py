@@ -17,15 +17,16 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sluice.errors import SluiceError, TerminalError, TransientError
+from sluice.errors import ConfigError, SluiceError, TerminalError, TransientError
 from sluice.store import Store
 
-#: Metadata documents fetched at once.
-FETCH_THREADS = 16
+#: Metadata documents fetched at once, by default: a bounded pool keeps a store (and the
+#: process) from being flooded, while the latency of one request no longer adds up per document.
+DEFAULT_CONCURRENCY = 8
 #: How deep arrays and objects may nest in a document. Metadata nests a handful of levels;
 #: the bound keeps the parser, and every later walk of the value (finders, getters, the JSON
 #: encoder), far below Python's recursion limit, whose error would end the whole sync.
@@ -100,8 +101,18 @@ def _integer(digits: str) -> int:
 class BucketView:
     """What a sync sees of one bucket: listings, object sizes, JSON documents."""
 
-    def __init__(self, store: Store, bucket: str, https_prefix: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bucket: str,
+        https_prefix: str,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, not {concurrency}")
         self.store = store
+        self.concurrency = concurrency
         #: The bucket name used in s3:// URLs (the folder name for a local folder).
         self.bucket = bucket
         self.https_prefix = https_prefix.rstrip("/")
@@ -110,6 +121,17 @@ class BucketView:
         self._versions: dict[str, str] = {}
         self._listed: list[str] = []
         self._json: dict[str, Any] = {}
+        #: Why a document fetched ahead could not be read: raised when it is used, so that a
+        #: bad document fails its scope (naming it) without being fetched twice.
+        self._errors: dict[str, SyncError] = {}
+        #: The listed version of every document read through this view (the sync records them).
+        self._read: dict[str, str] = {}
+        #: Folders whose objects finders must not see (partitions kept as they are).
+        self._hidden: tuple[str, ...] = ()
+        #: The folder whose values are being computed, and the folders whose values looked
+        #: outside themselves: those cannot be kept as they are by a later sync.
+        self._confined: str | None = None
+        self.escaped: set[str] = set()
         #: The key each parsed document (a dict or list) came from, by identity: errors about
         #: a folder's item name the document that describes it.
         self._sources: dict[int, str] = {}
@@ -136,18 +158,63 @@ class BucketView:
 
     def keys(self, prefix: str) -> list[str]:
         """Keys below `prefix` (a folder ending in ``/``, or any key prefix), sorted."""
+        self._touch(prefix)
         self._ensure(prefix)
         start = bisect.bisect_left(self._keys, prefix)
         end = bisect.bisect_left(self._keys, prefix + "\U0010ffff")
-        return self._keys[start:end]
+        found = self._keys[start:end]
+        if self._hidden:
+            found = [key for key in found if not key.startswith(self._hidden)]
+        return found
 
     def exists(self, key: str) -> bool:
+        self._touch(key)
         self._ensure(key)
-        return key in self._sizes
+        return key in self._sizes and not (self._hidden and key.startswith(self._hidden))
 
     def size(self, key: str) -> int | None:
+        self._touch(key)
         self._ensure(key)
+        if self._hidden and key.startswith(self._hidden):
+            return None
         return self._sizes.get(key)
+
+    def version(self, key: str) -> str | None:
+        """The listed version of `key` (None if the listing does not hold it)."""
+        self._ensure(key)
+        return self._versions.get(key)
+
+    @contextlib.contextmanager
+    def hiding(self, folders: Iterable[str]) -> Iterator[None]:
+        """Within the block, the objects below `folders` are not seen (a finder looking for
+        the partitions that must be read again skips those kept as they are)."""
+        before = self._hidden
+        self._hidden = tuple(sorted(set(folders)))
+        try:
+            yield
+        finally:
+            self._hidden = before
+
+    @contextlib.contextmanager
+    def confined(self, folder: str | None) -> Iterator[None]:
+        """Within the block, values are computed for what lies below `folder`: a look at any
+        key outside it is noted in `escaped` (such a folder's rows depend on more than its
+        own objects)."""
+        before = self._confined
+        self._confined = folder
+        try:
+            yield
+        finally:
+            self._confined = before
+
+    def _touch(self, key: str) -> None:
+        if self._confined is not None and not key.startswith(self._confined):
+            self.escaped.add(self._confined)
+
+    def read_versions(self) -> dict[str, str]:
+        """Every document read through this view, with its listed version."""
+        with self._lock:
+            return dict(self._read)
 
     def size_under(self, prefix: str) -> int:
         """Total size of the objects whose key starts with `prefix` (0 if there are none)."""
@@ -185,9 +252,12 @@ class BucketView:
 
     def json(self, key: str) -> Any:
         """The parsed JSON document at `key` (fetched once)."""
+        self._touch(key)
         with self._lock:
             if key in self._json:
                 return self._json[key]
+            if key in self._errors:
+                raise self._errors[key]
         document = self._fetch(key)
         with self._lock:
             # Two threads may fetch a key at once: both keep the first value, so that a
@@ -211,6 +281,8 @@ class BucketView:
             raise SyncError(f"{self.store.uri(key)}: {exc}; its scope is left unchanged") from exc
 
     def text(self, key: str) -> str:
+        self._touch(key)
+        self._note(key)
         try:
             return b"".join(self.store.read(key)).decode("utf-8")
         except SluiceError as exc:
@@ -219,20 +291,36 @@ class BucketView:
             raise SyncError(f"{self.store.uri(key)}: not UTF-8 text ({exc})") from exc
 
     def prefetch(self, keys: Iterable[str]) -> None:
-        """Fetch many documents at once; errors surface when a document is used."""
-        wanted = [k for k in keys if k not in self._json]
+        """Fetch many documents, `concurrency` at a time; a document that cannot be read or
+        parsed keeps its error, raised (naming the object and why) when it is used."""
+        with self._lock:
+            wanted = [
+                k for k in dict.fromkeys(keys) if k not in self._json and k not in self._errors
+            ]
         if not wanted:
             return
 
         def fetch(key: str) -> None:
-            # An error is raised again, with its message, by the finder that needs the document.
-            with contextlib.suppress(SyncError):
+            try:
                 self.json(key)
+            except SyncError as exc:
+                with self._lock:
+                    self._errors[key] = exc
 
-        with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
+        if self.concurrency == 1 or len(wanted) == 1:
+            for key in wanted:
+                fetch(key)
+            return
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(wanted))) as pool:
             list(pool.map(fetch, wanted))
 
+    def _note(self, key: str) -> None:
+        version = self._versions.get(key, "")
+        with self._lock:
+            self._read[key] = version
+
     def _fetch(self, key: str) -> Any:
+        self._note(key)
         uri = self.store.uri(key)
         try:
             raw = b"".join(self.store.read(key))

@@ -12,21 +12,25 @@ import time
 from collections.abc import Collection, Iterable, Sequence
 
 from sluice.api import Engine
-from sluice.errors import SluiceError
 from sluice.recipes.cryoet.source import (
     DEFAULT_HTTPS_PREFIX,
+    DEPOSITION_SCOPE,
+    DEPOSITIONS,
     FLAGS,
+    check_depositions,
     dataset_folders,
     dataset_passes,
     deposition_label,
     deposition_passes,
     enabled_entities,
+    is_document,
     open_bucket,
     resolve_flags,
 )
 from sluice.recipes.cryoet.tree import TREE
 from sluice.runtime.record import record_sync
 from sluice.sync import BucketView, ScopeReport, Syncer, SyncReport
+from sluice.sync.view import DEFAULT_CONCURRENCY
 
 __all__ = ["DEFAULT_HTTPS_PREFIX", "FLAGS", "enabled_entities", "load", "resolve_flags"]
 
@@ -43,16 +47,30 @@ def load(
     everything: bool = False,
     filter_datasets: Sequence[str] = (),
     dry_run: bool = False,
+    full: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
     command: str | None = None,
 ) -> SyncReport:
     """Sync the portal metadata of `bucket` (an S3 bucket name, an ``s3://`` URL or a local
     folder) into the database. Unless it is a dry run, the sync is recorded on the ledger's
     list of runs (``sluice status``), named `command` (by default, the equivalent CLI
-    command)."""
+    command).
+
+    Only what changed since the last sync is read: a dataset in which nothing changed is
+    skipped, and in one that changed, only the runs in which something changed are read
+    again; `full` reads everything. Documents are fetched `concurrency` at a time."""
     store, name = open_bucket(bucket, endpoint_url, engine.settings.s3)
-    view = BucketView(store, name, https_prefix or DEFAULT_HTTPS_PREFIX)
+    view = BucketView(store, name, https_prefix or DEFAULT_HTTPS_PREFIX, concurrency=concurrency)
     on = resolve_flags(flags, everything=everything)
-    syncer = Syncer(engine.db, TREE, view, enabled=enabled_entities(on), dry_run=dry_run)
+    syncer = Syncer(
+        engine.db,
+        TREE,
+        view,
+        enabled=enabled_entities(on),
+        dry_run=dry_run,
+        full=full,
+        documents=is_document,
+    )
 
     def sync() -> SyncReport:
         return _sync(syncer, view, on, s3_prefix, deposition_ids, filter_datasets)
@@ -64,6 +82,7 @@ def load(
         + ([f"--s3-prefix {s3_prefix}"] if s3_prefix else [])
         + [f"--deposition-id {d}" for d in deposition_ids]
         + [f"--filter-dataset {d}" for d in filter_datasets]
+        + (["--full"] if full else [])
     )
     return record_sync(engine.db, command, sync)
 
@@ -81,8 +100,17 @@ def _sync(
     syncer.ensure_schema()
     report = SyncReport(dry_run=syncer.dry_run)
     if "depositions" in on and deposition_ids:
+        check_depositions(view, deposition_ids)
         label = deposition_label(deposition_ids)
-        report.scopes.append(syncer.scope(label, deposition_passes(view, deposition_ids)))
+        folders = tuple(f"{DEPOSITIONS}/{d}/" for d in deposition_ids)
+        report.scopes.append(
+            syncer.scope(
+                label,
+                lambda: deposition_passes(view, deposition_ids),
+                key=DEPOSITION_SCOPE,
+                prefixes=folders,
+            )
+        )
     for folder in dataset_folders(view, s3_prefix, filter_datasets):
         report.scopes.append(_dataset_scope(syncer, view, folder))
     report.requests = store.requests.as_dict()
@@ -91,9 +119,11 @@ def _sync(
 
 
 def _dataset_scope(syncer: Syncer, view: BucketView, folder: str) -> ScopeReport:
-    name = f"dataset {folder.rstrip('/')}"
-    try:
-        passes = dataset_passes(syncer, view, folder)
-    except SluiceError as exc:  # a read error is this dataset's failure, not the command's
-        return ScopeReport(name=name, ok=False, error=str(exc))
-    return syncer.scope(name, passes)
+    # A read error while planning is this dataset's failure, not the command's: the syncer
+    # reports it on the scope.
+    return syncer.scope(
+        f"dataset {folder.rstrip('/')}",
+        lambda: dataset_passes(syncer, view, folder),
+        key=folder,
+        prefixes=(folder,),
+    )

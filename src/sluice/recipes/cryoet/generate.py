@@ -40,10 +40,13 @@ def generate_tree(
     generation: int = 0,
     s3: S3Options | None = None,
 ) -> GeneratedTree:
-    """Write the tree into `out` (a folder or bucket URL); return what was written."""
+    """Write the tree into `out` (a folder or bucket URL); return what was written. A later
+    generation rewrites only the objects it changes, as a new day of portal data would: the
+    others keep their bytes and their version."""
     store, prefix = locate(out, s3, create=True)
     base = f"{prefix.rstrip('/')}/" if prefix else ""
     writer = _Writer(store, base)
+    writer.writing = generation == 0
     writer.json(
         f"depositions_metadata/{deposition}/deposition_metadata.json",
         {
@@ -73,6 +76,7 @@ def generate_tree(
     for number in range(runs):
         bumped = generation if _changes(number, change) else 0
         changed += bool(bumped)
+        writer.writing = generation == 0 or bool(bumped)
         _run(writer, folder, f"RUN{number:04d}", deposition, bumped)
     return GeneratedTree(dataset=dataset, runs=runs, objects=writer.count, changed_runs=changed)
 
@@ -183,10 +187,13 @@ class _Writer:
         self.store = store
         self.base = base
         self.count = 0
+        #: Whether objects are written (else only counted: they stay as they are).
+        self.writing = True
 
     def json(self, key: str, document: Any) -> None:
         self.bytes(key, json.dumps(document, indent=1).encode())
 
     def bytes(self, key: str, data: bytes) -> None:
-        self.store.put(self.base + key, data)
+        if self.writing:
+            self.store.put(self.base + key, data)
         self.count += 1

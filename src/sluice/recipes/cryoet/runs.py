@@ -24,6 +24,9 @@ RUN = Entity(
     key=("dataset_id", "name"),
     find=Subfolders("run_metadata.json"),
     flag="runs",
+    # Everything below a run comes from its own folder, save the dataset's deposition (frames,
+    # is_author_submitted, annotation file sources): a re-sync keeps runs that did not change.
+    partition=("dataset.deposition_id",),
     fields=(
         Field("dataset_id", ID, nullable=False),
         Field("name", T, v.j("run_name"), nullable=False),

@@ -18,6 +18,7 @@ from sluice.store import S3Options, Store, locate
 from sluice.sync import BucketView, Item, Pass, Syncer, SyncError
 from sluice.sync.finders import dig
 from sluice.sync.flow import Scope
+from sluice.sync.view import DEFAULT_CONCURRENCY
 
 DEFAULT_HTTPS_PREFIX = "https://files.cryoetdataportal.cziscience.com"
 DEPOSITIONS = "depositions_metadata"
@@ -80,14 +81,33 @@ def enabled_entities(flags: Collection[str]) -> set[str]:
 DEPOSITION_CHILDREN = ("deposition_author", "deposition_type")
 
 
+def is_document(key: str) -> bool:
+    """Whether `key` is a metadata document (JSON, and not a chunk of an OME-Zarr folder)."""
+    return key.endswith(".json") and ".zarr/" not in key
+
+
 def dataset_passes(syncer: Syncer, view: BucketView, folder: str) -> list[Pass]:
     """The passes that sync one dataset folder: the depositions it refers to that the
-    database lacks, then the dataset and everything enabled below it."""
-    view.prefetch(key for key in view.keys(folder) if key.endswith(".json") and ".zarr/" not in key)
+    database lacks, then the dataset and everything enabled below it.
+
+    Only the documents that changed since the last sync are read here (all of them, several
+    at a time, for a first or full sync): one that did not change named depositions that were
+    imported then, and depositions are never deleted by a sync."""
+    changed = syncer.changed_documents(folder, (k for k in view.keys(folder) if is_document(k)))
+    view.prefetch(changed)
     dataset = Item(path=folder, data=view.json(folder + "dataset_metadata.json"))
-    passes = _missing_depositions(syncer, view, folder, dataset, DEPOSITION_CHILDREN)
+    passes = _missing_depositions(syncer, view, changed, dataset, DEPOSITION_CHILDREN)
     passes.append(Pass("dataset", [dataset]))
     return passes
+
+
+def check_depositions(view: BucketView, deposition_ids: Sequence[int]) -> None:
+    """Refuse, from the listing alone, a named deposition that has no folder: a usage error
+    of the whole command, not a failed scope."""
+    for deposition in deposition_ids:
+        marker = f"{DEPOSITIONS}/{int(deposition)}/deposition_metadata.json"
+        if not view.exists(marker):
+            raise ConfigError(f"deposition {deposition}: {view.store.uri(marker)} does not exist")
 
 
 def deposition_passes(view: BucketView, deposition_ids: Sequence[int]) -> list[Pass]:
@@ -102,18 +122,17 @@ def deposition_label(deposition_ids: Sequence[int]) -> str:
 def _missing_depositions(
     syncer: Syncer,
     view: BucketView,
-    folder: str,
+    documents: Sequence[str],
     dataset: Item,
     children: Collection[str],
 ) -> list[Pass]:
-    """A pass importing the depositions the dataset's documents refer to that the database
-    does not have yet (a deposition already there is never overwritten by this)."""
+    """A pass importing the depositions that `documents` (of the dataset) refer to that the
+    database does not have yet (a deposition already there is never overwritten by this)."""
     referenced: dict[int, str] = {}
-    for key in view.keys(folder):
-        if key.endswith(".json") and ".zarr/" not in key:
-            value = dig(view.json(key), "deposition_id")
-            if isinstance(value, int) and not isinstance(value, bool):
-                referenced.setdefault(value, key)
+    for key in documents:
+        value = dig(view.json(key), "deposition_id")
+        if isinstance(value, int) and not isinstance(value, bool):
+            referenced.setdefault(value, key)
     dataset_deposition = dig(dataset.data, "deposition_id")
     if isinstance(dataset_deposition, int):
         referenced.setdefault(dataset_deposition, dataset.path + "dataset_metadata.json")
@@ -194,6 +213,8 @@ OPTIONS = {
     "flags": list,
     "everything": bool,
     "filter_datasets": list,
+    "full": bool,
+    "concurrency": int,
 }
 
 
@@ -223,13 +244,24 @@ class CryoetSync:
             [str(f) for f in options.get("flags", ())], everything=bool(options.get("everything"))
         )
         self.deposition_ids = tuple(int(d) for d in options.get("deposition_ids", ()))
+        self.concurrency = int(options.get("concurrency", DEFAULT_CONCURRENCY))
+        if self.concurrency < 1:
+            raise ConfigError("cryoet sync: concurrency must be at least 1")
+        self._full = bool(options.get("full", False))
+
+    @property
+    def full(self) -> bool:
+        return self._full
+
+    def is_document(self, key: str) -> bool:
+        return is_document(key)
 
     @property
     def store_url(self) -> str:
         return self.store.url
 
     def view(self) -> BucketView:
-        return BucketView(self.store, self.bucket, self.https_prefix)
+        return BucketView(self.store, self.bucket, self.https_prefix, concurrency=self.concurrency)
 
     def enabled(self) -> set[str]:
         return enabled_entities(self.on)
