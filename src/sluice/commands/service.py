@@ -103,11 +103,15 @@ def run(
             help="After a stop signal, how long the work in hand may take to finish.",
         ),
     ] = 30.0,
+    full: Annotated[
+        bool, typer.Option("--full", help="Syncs read every document again, not only what changed.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the service: scan every active feed on its schedule and load until stopped."""
     notice = f"stopping: finishing the work in hand (up to {grace:g} s)"
     with GracefulStop(notice) as stopping, engine(workers) as opened, progress() as bars:
+        opened.sync_flow.full = full
         report = opened.serve(stopping.stop, once=once, grace_seconds=grace, progress=bars)
     code = exit_code(ok=report.ok, once=once, signalled=stopping.signalled)
     _finish(report, as_json, lambda: render.service_report(out, report), code)
