@@ -102,6 +102,10 @@ class EmbeddedServer:
     def _pg_ctl_start(self, user: str | None) -> None:
         pgserver = _import_pgserver()
 
+        if user is not None:
+            # The server's user must reach its folder at every start, not only the first: a
+            # parent may have become private since (a temporary root made private again).
+            pgserver.utils.ensure_prefix_permissions(self.pgdata)
         socket_dir = pgserver.utils.find_suitable_socket_dir(self.pgdata, self.state_dir / "run")
         if user is not None and socket_dir != self.pgdata:
             socket_dir.chmod(0o777)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -30,15 +31,32 @@ class ServiceSettings:
     token: str | None = None
 
 
+@dataclass(frozen=True)
+class Extension:
+    """What a flow adds to the service: routes behind the token like the rest, public routes
+    anyone may ask (a submission API, whose clients never hold the service's token), and the
+    OpenAPI paths that describe them."""
+
+    routes: Sequence[BaseRoute] = ()
+    public_routes: Sequence[Route] = ()
+    paths: Mapping[str, Any] = field(default_factory=dict)
+
+
 def create_app(
     engine: Engine,
     settings: ServiceSettings | None = None,
     *,
     extra_routes: Sequence[BaseRoute] = (),
+    extensions: Sequence[Extension] = (),
 ) -> Starlette:
-    """The service's application over `engine`; later flows add `extra_routes`."""
+    """The service's application over `engine`; later flows add `extra_routes` (behind the
+    token, like the rest) and `extensions` (their own routes, public or not, and their OpenAPI
+    paths)."""
     options = settings or ServiceSettings()
     described = document(token=bool(options.token))
+    for extension in extensions:
+        described["paths"] = {**described["paths"], **extension.paths}
+    public = frozenset(route.path for extension in extensions for route in extension.public_routes)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -67,10 +85,12 @@ def create_app(
         *api.routes(engine),
         *dashboard.routes(engine),
         *extra_routes,
+        *(route for extension in extensions for route in extension.routes),
+        *(route for extension in extensions for route in extension.public_routes),
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(auth.Guard, token=options.token)],
+        middleware=[Middleware(auth.Guard, token=options.token, open_paths=public)],
         exception_handlers={
             api.BadParameter: _bad_parameter,
             api.NotFound: _not_found,

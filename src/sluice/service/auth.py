@@ -56,8 +56,10 @@ def matches(given: str | None, token: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
 
-def allowed(conn: HTTPConnection, token: str | None) -> bool:
-    if token is None or conn.url.path in OPEN_PATHS:
+def allowed(
+    conn: HTTPConnection, token: str | None, open_paths: frozenset[str] = OPEN_PATHS
+) -> bool:
+    if token is None or conn.url.path in open_paths:
         return True
     return matches(presented(conn), token)
 
@@ -68,19 +70,25 @@ class Guard:
     the dashboard need not repeat it. (A plain ASGI class rather than Starlette's
     BaseHTTPMiddleware: no extra task and stream per request.)"""
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(
+        self, app: ASGIApp, token: str | None, open_paths: frozenset[str] = OPEN_PATHS
+    ) -> None:
         self.app = app
         self.token = token or None
+        #: Paths anyone may ask: the liveness probe, and public routes a flow mounts (a
+        #: submission API, whose clients never hold the service's token).
+        self.open_paths = OPEN_PATHS | open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.token is None:
             await self.app(scope, receive, send)
             return
         conn = HTTPConnection(scope)
-        if not allowed(conn, self.token):
+        if not allowed(conn, self.token, self.open_paths):
             await _refuse(send)
             return
-        if conn.url.path in OPEN_PATHS or not matches(conn.query_params.get(QUERY), self.token):
+        public = conn.url.path in self.open_paths
+        if public or not matches(conn.query_params.get(QUERY), self.token):
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, _setting_cookie(send, self.token))

@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
 from types import FrameType
 
@@ -21,7 +21,7 @@ import uvicorn
 from sluice.api import Engine
 from sluice.config import Settings
 from sluice.db import Database
-from sluice.service.app import ServiceSettings, create_app
+from sluice.service.app import Extension, ServiceSettings, create_app
 from sluice.service.auth import check_binding
 
 log = logging.getLogger(__name__)
@@ -33,15 +33,28 @@ STOPPED_AT_ONCE = 130
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def serve(settings: Settings, *, host: str, port: int, token: str | None) -> None:
+#: What a flow mounts on the service, made from the service's database.
+Extend = Callable[[Database], Extension]
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    token: str | None,
+    extensions: Sequence[Extend] = (),
+    what: str = "the ledger",
+) -> None:
     """Serve until stopped (SIGTERM or SIGINT: uvicorn finishes the requests in hand)."""
     check_binding(host, token)
     db = Database.open(replace(settings.database, pool_timeout=POOL_TIMEOUT))
     engine = Engine(settings, db)
     try:
-        app = create_app(engine, ServiceSettings(token=token))
+        added = [extend(db) for extend in extensions]
+        app = create_app(engine, ServiceSettings(token=token), extensions=added)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-        log.info("serving the ledger on http://%s:%d", host, port)
+        log.info("serving %s on http://%s:%d", what, host, port)
         _Server(config).run()
     finally:
         engine.close()
