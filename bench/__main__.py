@@ -37,6 +37,11 @@ benchmarks:
           each ledger query behind them. Options: --loads N, --runs N, --requests N, --keep,
           --database NAME.
 
+  mozagg  One mozaggregator submission_date day (100 tables, 3,123,817 rows): the COPY TO
+          STDOUT floor, the seed's pg_dump + parse, sluice direct and from the dump to Parquet,
+          the Iceberg commit and DuckDB refresh; c/a, d/a, b/c and peak RSS.
+          Options: --rows N, --tables N, --keep, --database NAME.
+
 Needs SLUICE_DATABASE_URL (a PostgreSQL >= 15 server on which the role may create databases)
 and the project's virtual environment. 'python -m bench NAME --help' shows a benchmark's options.
 """
@@ -72,12 +77,19 @@ def _service(argv: list[str]) -> int:
     return service.main(argv)
 
 
+def _mozagg(argv: list[str]) -> int:
+    from bench import mozagg
+
+    return mozagg.main(argv)
+
+
 BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "glam": _glam,
     "cryoet": _cryoet,
     "hostile": _hostile,
     "runtime": _runtime,
     "service": _service,
+    "mozagg": _mozagg,
 }
 
 

@@ -253,6 +253,8 @@ app.add_typer(operator.loads_app, name="loads")
 app.add_typer(operator.feeds_app, name="feeds")
 app.add_typer(recipes.glam, name="glam")
 app.add_typer(recipes.cryoet, name="cryoet")
+app.add_typer(importlib.import_module("sluice.commands.mozagg").mozagg, name="mozagg")
+app.add_typer(importlib.import_module("sluice.commands.ichnaea").ichnaea, name="ichnaea")
 app.add_typer(db_app, name="db")
 
 

@@ -40,6 +40,8 @@ COMMANDS = [
     "feeds",
     "glam",
     "cryoet",
+    "mozagg",
+    "ichnaea",
     "db",
 ]
 LOG_LINE = re.compile(
