@@ -7,12 +7,16 @@ Steps, each after a CHECKPOINT, in a scratch database on the server of SLUICE_DA
 (b) seed — GLAM's importer: a logged scratch table ``(LIKE target)`` minus ``id``, COPY, then
     ``INSERT ... SELECT ... ON CONFLICT ON CONSTRAINT ... DO UPDATE`` into a GLAM-shaped target;
     fresh (empty target), then a re-import of the changed generation;
-(c) sluice, fresh — ``sluice glam import`` into an empty database;
+(c) sluice, fresh — ``sluice glam import`` into an empty database (serving copy built in bulk);
 (d) sluice, unchanged — the next generation re-exported with identical rows (a new version);
-(e) sluice, changed — the generation after that, with a fraction of the rows changed.
+(e) sluice, changed — the generation after that, with a fraction of the rows changed (the
+    changed keys applied to the incremental serving copy);
+(c'), (d'), (e') — the same three imports with the serving copy a materialized view refreshed
+    concurrently (``serving="matview"``), in a second scratch database: the comparison row.
 
-Sluice runs as a child process of the real CLI, so its wall time and peak RSS are its own. Its
-load time is the run's seconds minus the serving-view refresh it reports (``hooks``).
+Sluice runs as a child process (the real CLI; the matview rows through the same API), so its
+wall time and peak RSS are its own. Its import time is the run's seconds minus the serving work
+it reports (``hooks``); the end-to-end cycle is the run's seconds, import plus serving.
 """
 
 from __future__ import annotations
@@ -120,11 +124,13 @@ def run(options: Options, url: str) -> Results:
     DATA_ROOT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="glam-", dir=DATA_ROOT))
     db = ScratchDatabase(url, options.database)
+    matview = ScratchDatabase(url, f"{options.database}_matview")
     created = False
     try:
-        note(f"scratch database {db.name}; files in {_shown(work)}")
+        note(f"scratch databases {db.name}, {matview.name}; files in {_shown(work)}")
         db.create()
         created = True
+        matview.create()
         files = make_files(work, options)
         results = Results(
             options=options,
@@ -132,11 +138,12 @@ def run(options: Options, url: str) -> Results:
             database=db.display,
             files=files,
         )
-        run_steps(db, work, results)
+        run_steps(db, matview, work, results)
         results.checkpoint = db.checkpoints
         return results
     finally:
         db.close()
+        matview.close()
         if options.keep:
             note(f"kept {_shown(work)} and database {db.name} (--keep)")
         else:
@@ -144,13 +151,14 @@ def run(options: Options, url: str) -> Results:
             with contextlib.suppress(OSError):
                 DATA_ROOT.rmdir()  # only when no other run's files are left in it
             if created:
-                try:
-                    db.drop()
-                except psycopg.Error as exc:
-                    note(f"could not drop the scratch database {db.name}: {exc}")
+                for scratch in (db, matview):
+                    try:
+                        scratch.drop()
+                    except psycopg.Error as exc:
+                        note(f"could not drop the scratch database {scratch.name}: {exc}")
 
 
-def run_steps(db: ScratchDatabase, work: Path, results: Results) -> None:
+def run_steps(db: ScratchDatabase, matview: ScratchDatabase, work: Path, results: Results) -> None:
     files, rows = results.files, results.options.rows
     conn = db.connection
     pct = f"{results.options.change:.0%}"
@@ -175,30 +183,50 @@ def run_steps(db: ScratchDatabase, work: Path, results: Results) -> None:
     expect(results, results.seed_reimport.rows == rows, "(b) re-import did not upsert every row")
     conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(SEED_TABLE)))
 
-    env = {**os.environ, "SLUICE_DATABASE_URL": db.url}
-    note("preparing the sluice ledger in the scratch database (sluice status)")
-    prepared = run_measured(
-        [sys.executable, "-m", "sluice.cli", "status", "--json"],
-        env=env,
-        cwd=ROOT,
-        log=work / "status.log",
-    )
-    if prepared.returncode != 0:
-        raise BenchError(f"sluice status failed:\n{prepared.log_tail()}")
+    env = prepare_ledger(db, work, "status.log")
+    matview_env = prepare_ledger(matview, work, "status-matview.log")
 
-    note("(c) sluice, fresh import")
+    note("(c) sluice, fresh import (incremental serving copy: built in bulk)")
     results.fresh = sluice_import(db, env, work, files.bucket, "fresh")
     check_fresh(results, results.fresh)
+    note("(c') sluice, fresh import, serving copy a materialized view")
+    results.matview["fresh"] = sluice_import(
+        matview, matview_env, work, files.bucket, "fresh-matview", serving="matview"
+    )
 
     note("(d) sluice, next generation with identical rows")
     publish(files.unchanged, files.bucket, files.shard)
     results.unchanged = sluice_import(db, env, work, files.bucket, "unchanged")
     check_unchanged(results, results.unchanged)
+    note("(d') the same, materialized view")
+    results.matview["unchanged"] = sluice_import(
+        matview, matview_env, work, files.bucket, "unchanged-matview", serving="matview"
+    )
 
     note(f"(e) sluice, next generation with {pct} of rows changed")
     publish(files.changed, files.bucket, files.shard)
     results.changed = sluice_import(db, env, work, files.bucket, "changed")
     check_changed(results, results.changed)
+    note("(e') the same, materialized view")
+    results.matview["changed"] = sluice_import(
+        matview, matview_env, work, files.bucket, "changed-matview", serving="matview"
+    )
+    check_served(results, db)
+
+
+def prepare_ledger(db: ScratchDatabase, work: Path, log: str) -> dict[str, str]:
+    """Create sluice's ledger in `db` (untimed); return the environment of its commands."""
+    env = {**os.environ, "SLUICE_DATABASE_URL": db.url}
+    note(f"preparing the sluice ledger in {db.name} (sluice status)")
+    prepared = run_measured(
+        [sys.executable, "-m", "sluice.cli", "status", "--json"],
+        env=env,
+        cwd=ROOT,
+        log=work / log,
+    )
+    if prepared.returncode != 0:
+        raise BenchError(f"sluice status failed:\n{prepared.log_tail()}")
+    return env
 
 
 def note(message: str) -> None:
@@ -335,23 +363,44 @@ def seed_import(db: ScratchDatabase, path: Path) -> SeedResult:
 # -- (c), (d), (e): the sluice CLI as a child process ---------------------------------------
 
 
+#: The matview rows: the GLAM import verb with ``serving="matview"``, its report as JSON (the
+#: CLI's ``--json`` report), in a child process measured like the CLI's.
+MATVIEW_CHILD = """
+import json, sys
+from sluice import open_engine
+from sluice.recipes.glam.api import import_aggregates
+with open_engine() as engine:
+    report = import_aggregates(engine, sys.argv[1], sys.argv[2], sys.argv[3], serving="matview")
+print(json.dumps(report.as_dict(), default=str))
+"""
+
+
 def sluice_import(
-    db: ScratchDatabase, env: Mapping[str, str], work: Path, bucket: Path, label: str
+    db: ScratchDatabase,
+    env: Mapping[str, str],
+    work: Path,
+    bucket: Path,
+    label: str,
+    *,
+    serving: str = "incremental",
 ) -> SluiceResult:
-    args = [
-        sys.executable,
-        "-m",
-        "sluice.cli",
-        "glam",
-        "import",
-        "--product",
-        PRODUCT,
-        "--channel",
-        CHANNEL,
-        "--bucket",
-        str(bucket),
-        "--json",
-    ]
+    if serving == "matview":
+        args = [sys.executable, "-c", MATVIEW_CHILD, PRODUCT, CHANNEL, str(bucket)]
+    else:
+        args = [
+            sys.executable,
+            "-m",
+            "sluice.cli",
+            "glam",
+            "import",
+            "--product",
+            PRODUCT,
+            "--channel",
+            CHANNEL,
+            "--bucket",
+            str(bucket),
+            "--json",
+        ]
     db.checkpoint()
     child = run_measured(args, env=env, cwd=ROOT, log=work / f"sluice-{label}.log")
     if child.returncode != 0:
@@ -371,6 +420,7 @@ def sluice_import(
         run_seconds=float(data["seconds"]),
         loads_seconds=sum(float(load.get("seconds", 0.0)) for load in loads),
         refreshes=[float(h.get("seconds", 0.0)) for h in hooks if h.get("kind") == "refresh"],
+        serving=[str(h.get("method", "")) for h in hooks if h.get("kind") == "refresh"],
         peak_rss_mb=child.peak_rss_mb,
         discovered=int(data.get("discovered", 0)),
         loaded=int(data.get("loaded", 0)),
@@ -405,6 +455,21 @@ def _one_load(results: Results, run: SluiceResult) -> None:
     )
 
 
+def check_served(results: Results, db: ScratchDatabase) -> None:
+    """The incremental serving copy equals the table, row for row, after the three imports."""
+    table = f"{PRODUCT}_{CHANNEL}"
+    base = sql.Identifier(f"glam_{table}_aggregation")
+    copy = sql.Identifier(f"view_glam_{table}_aggregation")
+    row = db.connection.execute(
+        sql.SQL(
+            "SELECT count(*) FROM ((TABLE {b} EXCEPT ALL TABLE {s}) "
+            "UNION ALL (TABLE {s} EXCEPT ALL TABLE {b})) d"
+        ).format(b=base, s=copy)
+    ).fetchone()
+    differ = int(row[0]) if row else -1
+    expect(results, differ == 0, f"the serving copy differs from the table in {differ} rows")
+
+
 def check_fresh(results: Results, run: SluiceResult) -> None:
     _one_load(results, run)
     rows = results.options.rows
@@ -413,7 +478,7 @@ def check_fresh(results: Results, run: SluiceResult) -> None:
         run.counts.get("inserted") == rows,
         f"(c) inserted {run.counts.get('inserted')} rows, expected {rows:,}",
     )
-    expect(results, len(run.refreshes) == 1, f"(c) refreshed {len(run.refreshes)} views, not 1")
+    expect(results, run.serving == ["build"], f"(c) serving work {run.serving}, not one build")
 
 
 def check_unchanged(results: Results, run: SluiceResult) -> None:
@@ -423,7 +488,7 @@ def check_unchanged(results: Results, run: SluiceResult) -> None:
         run.counts.get("inserted") == 0 and run.counts.get("updated") == 0,
         f"(d) changed rows: {dict(run.counts)}",
     )
-    expect(results, not run.refreshes, f"(d) refreshed the view {len(run.refreshes)} times")
+    expect(results, not run.refreshes, f"(d) serving work {run.serving}, expected none")
 
 
 def check_changed(results: Results, run: SluiceResult) -> None:
@@ -435,4 +500,4 @@ def check_changed(results: Results, run: SluiceResult) -> None:
         f"(e) updated {run.counts.get('updated')} and inserted {run.counts.get('inserted')} "
         f"rows, expected {want:,} updated",
     )
-    expect(results, len(run.refreshes) == 1, f"(e) refreshed {len(run.refreshes)} views, not 1")
+    expect(results, run.serving == ["apply"], f"(e) serving work {run.serving}, not one apply")

@@ -24,6 +24,7 @@ from sluice.ledger.records import UnitRecord
 from sluice.ledger.repository import Ledger
 from sluice.ledger.states import Status
 from sluice.load.flow import PostgresFlow
+from sluice.load.serving import ServingStatus, serving_overview
 from sluice.load.spec import Feed
 from sluice.recipes import sync_recipes
 from sluice.runtime.flows import Declared, Flow
@@ -134,7 +135,9 @@ class Engine:
         )
 
     def refresh_views(self, feeds: Sequence[Feed]) -> RunReport:
-        """Refresh the stale serving views of `feeds` without scanning or loading."""
+        """Bring the serving copies of `feeds` up to date without scanning or loading: refresh
+        stale views, build copies that need it, apply the keys left pending (by a run that
+        died before applying them, say)."""
         return run_feeds(
             self.db,
             self.flow,
@@ -164,6 +167,12 @@ class Engine:
     def status(self, *, errors: int = 10, runs: int = 5) -> StatusReport:
         with self.db.connection(autocommit=True) as conn:
             return read_status(Ledger(conn), errors=errors, runs=runs)
+
+    def serving(self) -> list[ServingStatus]:
+        """Per target: the kind of its serving copy, the keys waiting to be applied, and
+        whether it holds every change of its table."""
+        with self.db.connection(autocommit=True) as conn:
+            return serving_overview(conn)
 
     def throughput(self, minutes: int = 180) -> list[ThroughputPoint]:
         """Rows and bytes done per minute over the last `minutes` minutes."""

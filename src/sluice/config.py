@@ -19,6 +19,7 @@ from sluice.errors import ConfigError
 from sluice.load.bulk import BulkOptions
 from sluice.load.spec import (
     BAD_ROWS,
+    SERVING_KINDS,
     WRITE_MODES,
     Column,
     CsvFormat,
@@ -263,7 +264,7 @@ def _feed(name: str, body: Any, where: str, root: Path) -> Feed:
     }
     fmt = _table(body, "format", where)
     _only_keys(fmt, {"delimiter", "quote", "header"}, f"{where} format")
-    serving = _table(body, "serving", where)
+    serving = _serving_body(body, where)
     mode = _get(body, "mode", str, "upsert", where)
     if mode not in WRITE_MODES:
         raise ConfigError(f"{where}: mode must be one of {', '.join(WRITE_MODES)}, got {mode!r}")
@@ -286,7 +287,9 @@ def _feed(name: str, body: Any, where: str, root: Path) -> Feed:
             quote=_get(fmt, "quote", str, '"', where),
             header=_get(fmt, "header", bool, False, where),
         ),
-        serving=_serving(serving, where) if serving else None,
+        serving=_serving(serving, _get(body, "table", str, name, where), where)
+        if serving
+        else None,
     )
     source = _get(body, "source", str, "", where)
     if not source:
@@ -329,12 +332,30 @@ def _syncs(section: dict[str, Any], where: str) -> dict[str, SyncDeclaration]:
     return syncs
 
 
-def _serving(body: dict[str, Any], where: str) -> ServingView:
-    _only_keys(body, {"view", "indexes", "unique"}, f"{where} serving")
+def _serving_body(body: dict[str, Any], where: str) -> dict[str, Any]:
+    """``serving = "incremental"`` / ``"matview"`` (a copy named ``view_<table>``, unique on
+    ``id``), or a table: ``{ view, kind, unique, indexes }``."""
+    value = body.get("serving", {})
+    if isinstance(value, str):
+        return {"kind": value}
+    return _table(body, "serving", where)
+
+
+def _serving(body: dict[str, Any], table: str, where: str) -> ServingView:
+    _only_keys(body, {"view", "kind", "indexes", "unique"}, f"{where} serving")
     unique = tuple(_words(body, "unique", where) or ["id"])
     indexes = [Index(columns=unique, unique=True)]
     indexes += [Index(columns=(c,)) for c in _words(body, "indexes", where)]
-    return ServingView(name=_get(body, "view", str, "", where), indexes=tuple(indexes))
+    kind = _get(body, "kind", str, "incremental", where)
+    if kind not in SERVING_KINDS:
+        raise ConfigError(
+            f"{where}: serving kind must be one of {', '.join(SERVING_KINDS)}, got {kind!r}"
+        )
+    return ServingView(
+        name=_get(body, "view", str, f"view_{table}", where),
+        indexes=tuple(indexes),
+        kind=kind,
+    )
 
 
 def _section(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:
@@ -459,6 +480,8 @@ STARTER = """\
 #                                     # write bad ones to <object>.rejects-<load>.csv
 # format = { header = false, delimiter = ",", quote = '"' }
 # serving = { view = "view_events", unique = ["id"], indexes = ["kind"] }  # id: added by sluice
+#                                     # kind = "incremental" (a table kept from each run's
+#                                     # changes) | "matview" (a view refreshed concurrently)
 # schedule = "60s"                    # how often 'sluice run' scans it: "5m", "1h", "0 15 * * *"
 # ordered = false                     # true: one object at a time, in key order
 # max_active = 4                      # at most this many of its objects in hand at once

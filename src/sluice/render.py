@@ -109,8 +109,7 @@ def _run_notes(console: Console, report: RunReport) -> None:
         )
     for hook in report.hooks:
         if hook.get("status") == "ok":
-            how = "concurrently" if hook["concurrently"] else "(first fill: it was empty)"
-            console.print(Text(f"refreshed {hook['view']} {how} in {hook['seconds']:.2f} s"))
+            console.print(Text(f"{_serving_done(hook)} in {hook['seconds']:.2f} s"))
         else:
             console.print(
                 Text.assemble(
@@ -118,9 +117,22 @@ def _run_notes(console: Console, report: RunReport) -> None:
                 )
             )
     if report.loads and not report.hooks:
-        console.print("serving views: nothing changed, no refresh needed")
+        console.print("serving copies: nothing changed, nothing to refresh")
     if report.interrupted:
         console.print(Text(report.interrupted, style=FAILED))
+
+
+def _serving_done(hook: dict[str, Any]) -> str:
+    """What a serving hook did, in words."""
+    view, method = hook["view"], hook.get("method")
+    if method == "apply":
+        return f"applied {hook.get('keys', 0):,} changed keys to {view}"
+    if method == "build":
+        return f"built {view} ({hook.get('keys', 0):,} rows)"
+    if method == "fill" and hook.get("serving") == "incremental":
+        return f"filled {view} in place ({hook.get('keys', 0):,} rows; a reader held it)"
+    how = "concurrently" if hook.get("concurrently") else "(first fill: it was empty)"
+    return f"refreshed {view} {how}"
 
 
 def service_report(console: Console, report: ServiceReport) -> None:
@@ -237,7 +249,7 @@ def runs_table(runs: Sequence[RunEntry]) -> Table:
     """The last runs, each counted in the units of its kind (a sync counts scopes)."""
     columns = ("run", "kind", "command", "status", "started", "seconds", "done", "errored")
     rows = ("rows in", "new", "updated", "unchanged", "rejected", "deleted")
-    table = _table("last runs", (*columns, *rows, "view refresh"), right=("seconds", *rows))
+    table = _table("last runs", (*columns, *rows, "serving"), right=("seconds", *rows))
     table.columns[columns.index("started")].no_wrap = True
     for r in runs:
         table.add_row(
@@ -272,13 +284,19 @@ def _hooks(hooks: Sequence[dict[str, Any]]) -> str:
 
 
 def _targets(console: Console, report: StatusReport) -> None:
-    table = _table("targets", ("table", "serving view", "view", "last change", "last refresh"))
+    headers = ("table", "serving copy", "kind", "state", "pending keys", "last change")
+    table = _table("targets", (*headers, "last refresh"), right=("pending keys",))
     for t in report.targets:
-        state = "-" if not t.serving_view else ("stale" if t.stale else "fresh")
+        # A status report that predates serving kinds has neither field: show it as before.
+        kind = getattr(t, "serving_kind", None)
+        pending = int(getattr(t, "pending_keys", 0) or 0)
+        state = "-" if not t.serving_view else ("stale" if t.stale else "current")
         table.add_row(
             literal(t.name),
             literal(t.serving_view),
+            kind or "-",
             state,
+            f"{pending:,}" if kind == "incremental" else "-",
             _when(t.last_change_at),
             _when(t.refreshed_at),
         )

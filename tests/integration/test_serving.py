@@ -1,6 +1,7 @@
-"""Serving views: refreshed concurrently once per run, only when rows changed (an empty view is
-filled by a plain refresh); readers keep reading during the refresh; a refresh missed by a dead
-run is caught up by the next one."""
+"""Serving views (``serving = "matview"``): refreshed concurrently once per run, only when rows
+changed (an empty view is filled by a plain refresh); readers keep reading during the refresh; a
+refresh missed by a dead run is caught up by the next one. Incremental serving copies, the
+default, are tested in test_serving_incremental.py."""
 
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ import psycopg
 import pytest
 
 from sluice.api import Engine
+from sluice.load.spec import Feed
+from sluice.recipes.glam import tables
 from sluice.recipes.glam.api import generate
-from sluice.recipes.glam.tables import feed
 
 TABLE = "glam_desktop_nightly_aggregation"
 VIEW = f"view_{TABLE}"
+
+
+def feed(product: tables.Product, channel: str, bucket: str) -> Feed:
+    """The GLAM feed served by a materialized view."""
+    return tables.feed(product, channel, bucket, serving="matview")
 
 
 def test_refresh_is_recorded_on_the_run(
@@ -30,6 +37,7 @@ def test_refresh_is_recorded_on_the_run(
     assert len(report.hooks) == 1
     hook = report.hooks[0]
     assert hook["kind"] == "refresh" and hook["status"] == "ok"
+    assert (hook["serving"], hook["method"]) == ("matview", "fill")
     assert hook["view"] == f"public.{VIEW}"
     assert hook["seconds"] > 0
     assert hook["concurrently"] is False  # the view was empty: filled by a plain refresh

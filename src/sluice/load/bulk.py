@@ -41,6 +41,7 @@ from sluice.ledger.records import Counts, Unit
 from sluice.ledger.steps import ProgressSink
 from sluice.load.rejects import Reject, rejects_key, render, rescue
 from sluice.load.repository import KeyExists, TargetRepository, drop_staging_table
+from sluice.load.serving import KeyRecorder
 from sluice.load.spec import Feed
 from sluice.load.timing import Phases
 from sluice.store import Store
@@ -76,6 +77,9 @@ class LoadJob:
     #: load build the empty table's indexes after its COPY: that takes the table's exclusive
     #: lock for the whole load, and loads running beside it would wait instead of working.
     alone: Callable[[], bool] = lambda: True
+    #: Records the keys the load changes for the target's incremental serving copy (None:
+    #: the copy is a view, or not built yet, or there is none).
+    record: KeyRecorder | None = None
 
 
 @dataclass
@@ -159,11 +163,12 @@ class BulkLoader:
         meter: Meter,
         sink: ProgressSink,
     ) -> LoadResult:
-        deleted = repo.delete_feed_rows(conn) if job.feed.table.mode == "replace" else 0
+        deleted = repo.delete_feed_rows(conn, job.record) if job.feed.table.mode == "replace" else 0
         phases = Phases()
         with phases.measure("lock"):
             bulk = job.alone() and repo.is_empty(conn)
             suspended = repo.suspend_indexes(conn) if bulk else None
+        mark = job.record.mark(conn) if job.record is not None else None
         pieces = 0
         data, guard = self._pieces(job, meter)
 
@@ -179,6 +184,9 @@ class BulkLoader:
         if suspended is not None:
             with phases.measure("index"):
                 repo.restore_indexes(conn, suspended)
+        if job.record is not None and mark is not None and rows:
+            with phases.measure("keys"):
+                job.record.since(conn, mark)
         counts = Counts(rows_in=rows, inserted=rows, deleted=deleted)
         path = "direct" if suspended is None else "bulk"
         return LoadResult(counts, path, meter.total, phases=phases)
@@ -203,13 +211,17 @@ class BulkLoader:
         faults.pause("merge")
         updated = deleted = 0
         if spec.mode == "upsert":
-            merged = repo.upsert_from_staging(conn, name, job.claim.uri, phases)
+            merged = repo.upsert_from_staging(conn, name, job.claim.uri, phases, job.record)
             inserted, updated = merged.inserted, merged.updated
         else:
             with phases.measure("insert"):
                 if spec.mode == "replace":
-                    deleted = repo.delete_feed_rows(conn)
+                    deleted = repo.delete_feed_rows(conn, job.record)
+                mark = job.record.mark(conn) if job.record is not None else None
                 inserted = repo.insert_from_staging(conn, name)
+            if job.record is not None and mark is not None and inserted:
+                with phases.measure("keys"):
+                    job.record.since(conn, mark)
         key = None
         if staged.rejects:
             key = rejects_key(job.claim.key, job.claim.id)

@@ -2,8 +2,9 @@
 
 It plugs into the runtime like every flow: it registers its feeds on the ledger, scans a
 feed's source for new object versions (units of kind ``load``), gives the runner its step
-(`LoadStep`: COPY and merge, committed with the unit's move to ``loaded``), and after the
-units of a target are done refreshes the target's serving view.
+(`LoadStep`: COPY and merge, committed with the unit's move to ``loaded``, and the keys it
+changed recorded for an incremental serving copy), and after the units of a target are done
+brings the target's serving copy up to date.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sluice import faults
 from sluice.db import Connection, Database
 from sluice.discovery import list_matching
 from sluice.errors import BadInputError, ConfigError, SluiceError, TransientError
@@ -24,7 +26,8 @@ from sluice.ledger.repository import FeedRegistration, Ledger
 from sluice.ledger.steps import Outcome, ProgressSink
 from sluice.load.bulk import BulkLoader, BulkOptions, LoadJob
 from sluice.load.repository import TargetRepository, drop_staging_table
-from sluice.load.spec import Feed
+from sluice.load.serving import Due, ServingLedger, ServingTable
+from sluice.load.spec import Feed, TableSpec
 from sluice.store import S3Options, Store, locate
 from sluice.text import has_control
 
@@ -78,9 +81,12 @@ class PostgresFlow:
         """Create the feed's target (table, serving view) if missing, and record the target
         and the feed on the ledger."""
         spec = feed.table
-        TargetRepository(spec).ensure(ledger.conn)
+        state = TargetRepository(spec).ensure(ledger.conn)
         view = f"{spec.schema}.{spec.serving.name}" if spec.serving else None
         target_id = ledger.upsert_target(f"{spec.schema}.{spec.name}", spec.to_json(), view)
+        ServingLedger(ledger.conn).register(
+            target_id, spec.serving.kind if spec.serving else None, state
+        )
         feed_id, active = ledger.register_feed(
             FeedRegistration(
                 name=feed.name,
@@ -141,42 +147,83 @@ class PostgresFlow:
                 drop_staging_table(admin, name)
 
     def needs_after(self, ledger: Ledger, sources: Sequence[Source]) -> list[Source]:
-        """The sources whose target changed since its serving view was last refreshed."""
-        stale = {
-            target_id for target_id, *_ in ledger.stale_targets({s.target_id for s in sources})
-        }
-        return [s for s in sources if s.target_id in stale]
+        """The sources whose target's serving copy has work to do: a view older than the
+        table, a copy to build, keys to apply."""
+        due = {d.target_id for d in ServingLedger(ledger.conn).due([s.target_id for s in sources])}
+        return [s for s in sources if s.target_id in due]
 
     def drained(self, ledger: Ledger, sources: Iterable[Source]) -> list[Source]:
         """The sources none of whose units is waiting or in hand."""
         return [s for s in sources if ledger.pending(LOAD, [s.feed_id]) == 0]
 
     def after(self, ledger: Ledger, sources: Sequence[Source]) -> list[dict[str, Any]]:
-        """Refresh the serving view of every target of `sources` that some load changed since
-        its last refresh (in this run, or in one that died before refreshing)."""
+        """Bring the serving copy of every target of `sources` up to date, once: refresh a
+        view that some load changed since its last refresh, build a copy that needs it, apply
+        the keys the loads recorded (in this run, or in one that died before doing it)."""
         specs = {s.target_id: s.feed.table for s in sources}
+        due = ServingLedger(ledger.conn).due(list(specs))
+        if any(d.kind == "incremental" for d in due):
+            faults.pause("serving")
         hooks: list[dict[str, Any]] = []
-        for target_id, name, view, seq in ledger.stale_targets(specs):
-            hook: dict[str, Any] = {"kind": "refresh", "target": name, "view": view}
+        for target in due:
+            spec = specs[target.target_id]
+            hook: dict[str, Any] = {"kind": "refresh", "target": target.name, "view": target.view}
             try:
-                with self.db.connection(autocommit=True) as conn:
-                    seconds, concurrently = TargetRepository(specs[target_id]).refresh_view(conn)
-                hook["seconds"] = round(seconds, 3)
-                hook["concurrently"] = concurrently
-                ledger.mark_refreshed(target_id, seq)
+                declared = spec.serving.kind if spec.serving is not None else None
+                if declared != (target.kind or "matview"):
+                    raise ConfigError(
+                        f"{target.view} is registered as a {target.kind} serving copy and "
+                        f"declared here as {declared}; run the command that declares it"
+                    )
+                if target.kind == "incremental":
+                    hook.update(self._serve(target, spec))
+                else:
+                    hook.update(self._refresh(ledger, target, spec))
                 hook["status"] = "ok"
-                how = "concurrently" if concurrently else "(first fill)"
-                log.info("refreshed %s %s in %.2f s", view, how, hook["seconds"])
             except SluiceError as exc:
                 # A failed refresh is retried by the next run (or the service's next tick) that
-                # finds the view stale, not by this one.
+                # finds the copy stale, not by this one.
                 message = str(exc).removesuffix("; will retry")
                 if isinstance(exc, TransientError):
                     message += "; the next run refreshes it"
                 hook.update(status="error", error=message)
-                log.error("refreshing %s failed: %s", view, message)
+                log.error("refreshing %s failed: %s", target.view, message)
             hooks.append(hook)
         return hooks
+
+    def _refresh(self, ledger: Ledger, target: Due, spec: TableSpec) -> dict[str, Any]:
+        with self.db.connection(autocommit=True) as conn:
+            seconds, concurrently = TargetRepository(spec).refresh_view(conn)
+        ledger.mark_refreshed(target.target_id, target.seq)
+        how = "concurrently" if concurrently else "(first fill)"
+        log.info("refreshed %s %s in %.2f s", target.view, how, seconds)
+        return {
+            "serving": "matview",
+            "method": "refresh" if concurrently else "fill",
+            "seconds": round(seconds, 3),
+            "concurrently": concurrently,
+        }
+
+    def _serve(self, target: Due, spec: TableSpec) -> dict[str, Any]:
+        with self.db.connection(autocommit=True) as conn:
+            done = ServingTable(spec).serve(conn, target.target_id, target.state)
+        log.info(
+            "%s %s (%d %s) in %.2f s",
+            {"apply": "applied to", "build": "built", "fill": "filled"}[done.method],
+            target.view,
+            done.keys,
+            "keys" if done.method == "apply" else "rows",
+            done.seconds,
+        )
+        return {
+            "serving": "incremental",
+            "method": done.method,
+            "keys": done.keys,
+            "seconds": round(done.seconds, 3),
+            # An apply (or a fill in place) never makes readers wait; a build makes them wait
+            # for its swap only.
+            "concurrently": done.method != "build",
+        }
 
 
 class LoadStep:
@@ -208,6 +255,7 @@ class LoadStep:
             source.store,
             loaded_before=lambda: ledger.key_loaded_before(unit),
             alone=lambda: self._alone(ledger, unit),
+            record=ServingLedger(tx).recorder(source.target_id, source.feed.table),
         )
         with self._lock:
             staging = self._staging.setdefault(unit.id, [])

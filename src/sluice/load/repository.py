@@ -18,7 +18,9 @@ from sluice.db import Connection
 from sluice.db.errors import classify
 from sluice.errors import BadInputError, DatabaseUnavailable, SchemaError, SluiceError
 from sluice.formats.csv import Chunk
+from sluice.load import serving_sql as sv
 from sluice.load import statements as st
+from sluice.load.serving import KeyRecorder, ServingTable, State
 from sluice.load.spec import TableSpec
 from sluice.load.timing import Phases
 
@@ -64,10 +66,13 @@ class TargetRepository:
 
     # -- schema ---------------------------------------------------------------------------
 
-    def ensure(self, conn: Connection) -> None:
-        """Create the table, its serving view and the view's indexes if missing; check an
-        existing table against the declaration."""
+    def ensure(self, conn: Connection) -> State | None:
+        """Create the table and its serving copy (a materialized view and its indexes, or an
+        empty serving table) if missing; check an existing table against the declaration.
+        For an incremental serving copy, return the state its creation gives it (None: keep
+        the ledger's)."""
         spec = self.spec
+        state: State | None = None
         try:
             with conn.transaction():
                 # A worker stalled while holding the table (stopped, not dead) must not hang
@@ -79,8 +84,14 @@ class TargetRepository:
                     "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_NAMESPACE, self.name]
                 )
                 conn.execute(st.create_table(spec))
+                # Wait here (within the timeout) for a session that holds the table
+                # exclusively, rather than in a load that has no timeout.
+                conn.execute(st.lock_shared(spec))
                 self._verify(conn)
-                if spec.serving is not None:
+                if spec.serving is not None and spec.serving.kind == "incremental":
+                    state = ServingTable(spec).ensure(conn)
+                elif spec.serving is not None:
+                    self._drop_serving_table(conn)
                     conn.execute(st.create_view(spec))
                     for index in spec.serving.indexes:
                         conn.execute(st.create_view_index(spec, index))
@@ -91,6 +102,17 @@ class TargetRepository:
             ) from exc
         except psycopg.Error as exc:
             raise classify(exc, f"creating {self.name}") from exc
+        return state
+
+    def _drop_serving_table(self, conn: Connection) -> None:
+        """A table switched back to a materialized view: drop its incremental serving table
+        (the view takes its name)."""
+        assert self.spec.serving is not None
+        name = f"{self.spec.schema}.{self.spec.serving.name}"
+        row = conn.execute(sv.relkind(), [name]).fetchone()
+        if row is not None and row[0] == "r":
+            log.info("%s: serving %s by a materialized view from now on", self.name, name)
+            conn.execute(sv.drop_serving(self.spec, "r"))
 
     def _verify(self, conn: Connection) -> None:
         found = {
@@ -211,11 +233,18 @@ class TargetRepository:
         drop_staging_table(conn, name)
 
     def upsert_from_staging(
-        self, conn: Connection, staging: str, obj: str, phases: Phases
+        self,
+        conn: Connection,
+        staging: str,
+        obj: str,
+        phases: Phases,
+        record: KeyRecorder | None = None,
     ) -> UpsertResult:
         """Merge staged rows into the target on the natural key: insert new keys, update
-        changed values, leave identical rows untouched."""
+        changed values, leave identical rows untouched. With `record`, the keys of the rows
+        written go to the serving copy's pending keys, in the same transaction."""
         spec = self.spec
+        params = record.params if record is not None else {}
         try:
             with phases.measure("classify"):
                 conn.execute(st.classify(spec, staging))
@@ -225,8 +254,12 @@ class TargetRepository:
                 raise self._duplicate(obj, duplicate)
             with phases.measure("update"):
                 updated = conn.execute(st.update_changed(spec, staging)).rowcount
+            if record is not None and updated:
+                with phases.measure("keys"):
+                    record.updated(conn, staging)
             with phases.measure("insert"), conn.transaction():  # a savepoint: explain duplicates
-                row = conn.execute(st.insert_new(spec, staging)).fetchone()
+                statement = st.insert_new(spec, staging, record=record is not None)
+                row = conn.execute(statement, params).fetchone()
             conn.execute(st.drop_delta(staging))
         except psycopg.errors.CardinalityViolation:
             duplicate = conn.execute(st.duplicate_new_key(spec, staging)).fetchone()
@@ -251,9 +284,12 @@ class TargetRepository:
         except psycopg.Error as exc:
             raise classify(exc, f"inserting into {self.name}") from exc
 
-    def delete_feed_rows(self, conn: Connection) -> int:
+    def delete_feed_rows(self, conn: Connection, record: KeyRecorder | None = None) -> int:
+        params = record.params if record is not None else {}
         try:
-            return conn.execute(st.delete_feed_rows(self.spec)).rowcount
+            statement = st.delete_feed_rows(self.spec, record=record is not None)
+            row = conn.execute(statement, params).fetchone()
+            return int(row[0]) if row else 0
         except psycopg.Error as exc:
             raise classify(exc, f"clearing {self.name}") from exc
 

@@ -18,9 +18,11 @@ from sluice.patterns import compile_pattern
 WriteMode = Literal["append", "upsert", "replace"]
 BadRows = Literal["fail_file", "reject"]
 IndexMethod = Literal["btree", "hash"]
+ServingKind = Literal["incremental", "matview"]
 
 WRITE_MODES: tuple[WriteMode, ...] = ("append", "upsert", "replace")
 BAD_ROWS: tuple[BadRows, ...] = ("fail_file", "reject")
+SERVING_KINDS: tuple[ServingKind, ...] = ("incremental", "matview")
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Types a column may declare. Anything else is refused up front rather than passed to the server.
@@ -115,16 +117,29 @@ class Index:
 
 @dataclass(frozen=True)
 class ServingView:
-    """A materialized view that readers use, refreshed concurrently after each run that changed
-    the table. It must have a unique index without a WHERE clause (PostgreSQL requires one for
-    ``REFRESH ... CONCURRENTLY``)."""
+    """The copy of a table that readers use, with its indexes; readers never see it half
+    changed.
+
+    ``incremental`` (the default): a real table, built in bulk once, then kept from the keys
+    each run changed, applied in one transaction at the end of the run. ``matview``: a
+    materialized view refreshed concurrently after each run that changed the table; it must
+    have a unique btree index without a WHERE clause (``REFRESH ... CONCURRENTLY`` requires
+    one)."""
 
     name: str
     indexes: tuple[Index, ...] = ()
+    kind: ServingKind = "incremental"
 
     def __post_init__(self) -> None:
         check_identifier(self.name, "view")
-        if not any(ix.unique and ix.method == "btree" for ix in self.indexes):
+        if self.kind not in SERVING_KINDS:
+            raise ConfigError(
+                f"serving copy {self.name!r}: kind must be one of {', '.join(SERVING_KINDS)}, "
+                f"got {self.kind!r}"
+            )
+        if self.kind == "matview" and not any(
+            ix.unique and ix.method == "btree" for ix in self.indexes
+        ):
             raise ConfigError(
                 f"view {self.name!r} needs a unique btree index to be refreshed concurrently"
             )
@@ -208,6 +223,11 @@ class TableSpec:
                 f"table {self.name!r}: its serving view needs a name of its own (e.g. "
                 f"'view_{self.name}')"
             )
+        if self.serving is not None and self.serving.kind == "incremental" and not self.surrogate:
+            raise ConfigError(
+                f"table {self.name!r}: an incremental serving copy is kept by the surrogate "
+                "key, which this table has not; declare serving kind 'matview'"
+            )
 
     @property
     def constraint(self) -> str:
@@ -249,6 +269,7 @@ class TableSpec:
             "constants": [c.name for c in self.constants],
             "on_bad_rows": self.on_bad_rows,
             "serving_view": self.serving.name if self.serving else None,
+            "serving": self.serving.kind if self.serving else None,
         }
 
     def declaration(self) -> dict[str, Any]:
@@ -280,6 +301,8 @@ class TableSpec:
                             )
                             for ix in serving["indexes"]
                         ),
+                        # A declaration registered before serving kinds existed was a view.
+                        kind=serving.get("kind", "matview"),
                     ),
                 }
             )

@@ -14,6 +14,8 @@ from sluice.load.spec import Column, CsvFormat, Index, TableSpec
 
 STAGING_SCHEMA = "sluice_staging"
 TID = sql.Identifier("sluice_tid")
+#: The keys changed since the last apply of an incremental serving copy (on the ledger).
+PENDING = sql.Identifier("sluice", "serving_pending")
 
 _TYPE_ALIASES = {
     "int": "integer",
@@ -251,18 +253,25 @@ def update_changed(spec: TableSpec, staging_name: str) -> sql.Composed:
     )
 
 
-def insert_new(spec: TableSpec, staging_name: str) -> sql.Composed:
+def insert_new(spec: TableSpec, staging_name: str, *, record: bool = False) -> sql.Composed:
     """Insert the delta rows that matched nothing; rows whose key exists after all (a NULL in
-    the key, or a concurrent load) update it, unless their values are the same."""
+    the key, or a concurrent load) update it, unless their values are the same. With `record`,
+    the keys of the rows it wrote go to the pending keys of the serving copy (parameter
+    ``target_id``), in the same statement."""
+    assert spec.surrogate is not None
     sets = sql.SQL(", ").join(
         sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(v), sql.Identifier(v))
         for v in spec.value_columns
     )
     cols = _names(spec.file_columns)
+    recorded = sql.SQL(
+        ", r AS (INSERT INTO {pending} (target_id, key_id) SELECT %(target_id)s, sluice_key "
+        "FROM i ON CONFLICT DO NOTHING)"
+    ).format(pending=PENDING)
     return sql.SQL(
         "WITH i AS (INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {delta} "
         "WHERE {tid} IS NULL ON CONFLICT ON CONSTRAINT {key} DO UPDATE SET {sets} "
-        "WHERE {differ} RETURNING (xmax = 0) AS inserted) "
+        "WHERE {differ} RETURNING t.{sur} AS sluice_key, (xmax = 0) AS inserted){recorded} "
         "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM i"
     ).format(
         target=table(spec),
@@ -272,6 +281,8 @@ def insert_new(spec: TableSpec, staging_name: str) -> sql.Composed:
         key=sql.Identifier(spec.constraint),
         sets=sets,
         differ=_values_differ(spec, "t", "excluded"),
+        sur=sql.Identifier(spec.surrogate),
+        recorded=recorded if record else sql.SQL(""),
     )
 
 
@@ -282,11 +293,20 @@ def insert_all(spec: TableSpec, staging_name: str) -> sql.Composed:
     )
 
 
-def delete_feed_rows(spec: TableSpec) -> sql.Composed:
-    """Rows a replacing load takes the place of: the whole table, or this feed's constants."""
+def delete_feed_rows(spec: TableSpec, *, record: bool = False) -> sql.Composed:
+    """Rows a replacing load takes the place of: the whole table, or this feed's constants.
+    The statement returns the number of rows deleted; with `record`, their keys also go to the
+    pending keys of the serving copy (parameter ``target_id``)."""
     conditions = _constants_match(spec, spec.name)
     where = sql.SQL(" WHERE {}").format(sql.SQL(" AND ").join(conditions)) if conditions else None
-    return sql.SQL("DELETE FROM {}{}").format(table(spec), where or sql.SQL(""))
+    returning = sql.Identifier(spec.surrogate) if spec.surrogate else sql.SQL("1")
+    recorded = sql.SQL(
+        ", r AS (INSERT INTO {pending} (target_id, key_id) SELECT %(target_id)s, sluice_key "
+        "FROM d ON CONFLICT DO NOTHING)"
+    ).format(pending=PENDING)
+    return sql.SQL(
+        "WITH d AS (DELETE FROM {}{} RETURNING {} AS sluice_key){} SELECT count(*) FROM d"
+    ).format(table(spec), where or sql.SQL(""), returning, recorded if record else sql.SQL(""))
 
 
 def table_columns() -> sql.SQL:
@@ -299,6 +319,11 @@ def table_columns() -> sql.SQL:
 
 def lock_exclusive(spec: TableSpec) -> sql.Composed:
     return sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT").format(table(spec))
+
+
+def lock_shared(spec: TableSpec) -> sql.Composed:
+    """The lock a reader takes: it waits only for a session holding the table exclusively."""
+    return sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(table(spec))
 
 
 def primary_key_name() -> sql.SQL:

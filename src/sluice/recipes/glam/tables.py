@@ -1,4 +1,4 @@
-"""GLAM's aggregation tables, serving views and file patterns (declarations only).
+"""GLAM's aggregation tables, serving copies and file patterns (declarations only).
 
 From reference/notes/seeds-glam-mozagg.md §1.2–1.4 (shared design folder): a desktop table
 per channel (14 CSV columns, unique on 7 dimensions without metric_type) and one table per Glean
@@ -16,7 +16,7 @@ import re
 from typing import Literal
 
 from sluice.errors import ConfigError
-from sluice.load.spec import Column, Feed, Index, ServingView, TableSpec
+from sluice.load.spec import Column, Feed, Index, ServingKind, ServingView, TableSpec
 
 Product = Literal["desktop", "fenix", "fog"]
 PRODUCTS: tuple[Product, ...] = ("desktop", "fenix", "fog")
@@ -102,8 +102,9 @@ def table_name(product: Product, channel: str) -> str:
     return f"glam_{product}_aggregation"
 
 
-def table_spec(product: Product, channel: str) -> TableSpec:
-    """The aggregation table a product/channel import writes to."""
+def table_spec(product: Product, channel: str, serving: ServingKind = "incremental") -> TableSpec:
+    """The aggregation table a product/channel import writes to. Its serving copy is a table
+    kept from each run's changes (``incremental``) or a materialized view (``matview``)."""
     name = table_name(product, channel)
     view = f"view_{name}"
     if product == "desktop":
@@ -121,6 +122,7 @@ def table_spec(product: Product, channel: str) -> TableSpec:
                     Index(("metric",), method="hash"),
                     Index(("os",)),
                 ),
+                kind=serving,
             ),
         )
     if product not in GLEAN_APPS:
@@ -140,6 +142,7 @@ def table_spec(product: Product, channel: str) -> TableSpec:
                 Index(("app_id",)),
                 Index(("metric",), method="hash"),
             ),
+            kind=serving,
         ),
     )
 
@@ -163,11 +166,13 @@ def shard_name(product: Product, channel: str, shard: int, *, gzip: bool = False
     return f"{stem}-{shard:012d}.csv" + (".gz" if gzip else "")
 
 
-def feed(product: Product, channel: str, bucket: str) -> Feed:
+def feed(
+    product: Product, channel: str, bucket: str, *, serving: ServingKind = "incremental"
+) -> Feed:
     """The feed of one product/channel import from `bucket` (a folder or a bucket URL)."""
     if product not in PRODUCTS:
         raise ConfigError(f"unknown GLAM product {product!r}; use one of {', '.join(PRODUCTS)}")
-    spec = table_spec(product, channel)
+    spec = table_spec(product, channel, serving)
     constants = {} if product == "desktop" else {"app_id": channel}
     return Feed(
         name=f"glam_{product}_{channel}",
