@@ -193,6 +193,23 @@ def import_(
     recipes.show_run(report, as_json)
 
 
+@app.command()
+def refresh(
+    feeds: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Feeds whose serving copies to bring up to date (default: all).", metavar="FEED"
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bring serving copies up to date without loading: apply the keys left pending, build
+    the copies that need it, refresh stale materialized views."""
+    with engine() as opened:
+        report = opened.refresh_views(opened.feeds(feeds))
+    recipes.show_run(report, as_json)
+
+
 app.command("run")(service.run)
 app.command("worker")(service.worker)
 app.command("scheduler")(service.scheduler)

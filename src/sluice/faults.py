@@ -19,7 +19,7 @@ import time
 
 ENV = "SLUICE_FAULT_PAUSE"
 UNREADABLE = "SLUICE_FAULT_UNREADABLE"
-POINTS = ("copy", "merge", "commit", "sync")
+POINTS = ("copy", "merge", "commit", "serving", "sync")
 
 
 def pause(point: str) -> None:

@@ -177,6 +177,8 @@ def summary(console: Console, title: str, values: Mapping[str, Any]) -> None:
 
 def status_report(console: Console, report: StatusReport) -> None:
     _loads_per_feed(console, report.loads)
+    if report.days:
+        _days_per_feed(console, report.days)
     if report.leased:
         console.print(in_hand(report.leased))
     if report.errors:
@@ -209,6 +211,14 @@ def _loads_per_feed(console: Console, loads: dict[str, dict[str, int]]) -> None:
     statuses = sorted({s for counts in loads.values() for s in counts})
     table = _table("loads per feed and status", ("feed", *statuses), right=statuses)
     for feed, counts in sorted(loads.items()):
+        table.add_row(literal(feed), *(f"{counts.get(s, 0):,}" for s in statuses))
+    console.print(table)
+
+
+def _days_per_feed(console: Console, days: dict[str, dict[str, int]]) -> None:
+    statuses = sorted({s for counts in days.values() for s in counts})
+    table = _table("export days per feed and status", ("feed", *statuses), right=statuses)
+    for feed, counts in sorted(days.items()):
         table.add_row(literal(feed), *(f"{counts.get(s, 0):,}" for s in statuses))
     console.print(table)
 
@@ -287,9 +297,7 @@ def _targets(console: Console, report: StatusReport) -> None:
     headers = ("table", "serving copy", "kind", "state", "pending keys", "last change")
     table = _table("targets", (*headers, "last refresh"), right=("pending keys",))
     for t in report.targets:
-        # A status report that predates serving kinds has neither field: show it as before.
-        kind = getattr(t, "serving_kind", None)
-        pending = int(getattr(t, "pending_keys", 0) or 0)
+        kind, pending = t.serving_kind, t.pending_keys
         state = "-" if not t.serving_view else ("stale" if t.stale else "current")
         table.add_row(
             literal(t.name),

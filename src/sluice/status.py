@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sluice.export.repository import ExportLedger
 from sluice.ledger.records import LeasedUnit
 from sluice.ledger.repository import Ledger
+from sluice.load.serving import serving_overview
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,10 @@ class TargetEntry:
     stale: bool
     last_change_at: datetime | None
     refreshed_at: datetime | None
+    #: ``incremental``, ``matview``, or None (no serving copy).
+    serving_kind: str | None = None
+    #: Keys loads changed that the serving copy does not hold yet.
+    pending_keys: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,10 +124,13 @@ class StatusReport:
     errors: list[ErrorEntry] = field(default_factory=list)
     runs: list[RunEntry] = field(default_factory=list)
     targets: list[TargetEntry] = field(default_factory=list)
+    #: Export days per feed and status (``empty``: the day had no source tables).
+    days: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "loads": self.loads,
+            "days": self.days,
             "leased": [{**_plain(u.__dict__), "stuck": u.stuck} for u in self.leased],
             "errors": [_plain(e.__dict__) for e in self.errors],
             "runs": [_plain({**r.__dict__, "seconds": r.seconds}) for r in self.runs],
@@ -141,10 +150,25 @@ def read_status(ledger: Ledger, *, errors: int = 10, runs: int = 5) -> StatusRep
         for i, f, o, s, a, e, at in ledger.recent_errors(errors)
     ]
     report.runs = [RunEntry.from_row(row) for row in ledger.recent_runs(runs)]
-    report.targets = [
-        TargetEntry(str(name), view, int(seq) > int(done), changed, refreshed)
-        for name, view, seq, done, changed, refreshed in ledger.targets_overview()
-    ]
+    serving = {copy.target: copy for copy in serving_overview(ledger.conn)}
+    for name, view, seq, done, changed, refreshed in ledger.targets_overview():
+        copy = serving.get(str(name))
+        stale = int(seq) > int(done)
+        if copy is not None and copy.current is not None:
+            stale = not copy.current
+        report.targets.append(
+            TargetEntry(
+                str(name),
+                view,
+                stale,
+                changed,
+                refreshed,
+                serving_kind=copy.kind if copy else None,
+                pending_keys=copy.pending_keys if copy else 0,
+            )
+        )
+    for feed, status, days in ExportLedger(ledger.conn).day_statuses("partition"):
+        report.days.setdefault(feed, {})[status] = days
     return report
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -46,6 +47,11 @@ def show_run(report: RunReport, as_json: bool) -> None:
 # -- GLAM -----------------------------------------------------------------------------------------
 
 
+class Serving(StrEnum):
+    incremental = "incremental"
+    matview = "matview"
+
+
 @glam.command("import")
 def glam_import(
     product: Annotated[Product, typer.Option(help="desktop, fenix or fog.")],
@@ -55,11 +61,20 @@ def glam_import(
         typer.Option(metavar="URL", help="Folder, s3://bucket/prefix or gs://bucket/prefix."),
     ],
     workers: WorkersOpt = None,
+    serving: Annotated[
+        Serving,
+        typer.Option(
+            help="How the serving copy is kept: a table the changed keys are applied to, or a "
+            "materialized view refreshed concurrently."
+        ),
+    ] = Serving.incremental,
     as_json: JsonOpt = False,
 ) -> None:
     """Import a product/channel's aggregate shards (like manage.py import_glean_aggs)."""
     with engine(workers) as opened, progress() as bars:
-        report = glam_api.import_aggregates(opened, product, channel, bucket, progress=bars)
+        report = glam_api.import_aggregates(
+            opened, product, channel, bucket, progress=bars, serving=serving.value
+        )
     show_run(report, as_json)
 
 

@@ -190,6 +190,11 @@ _SCHEMAS: dict[str, Any] = {
             "errors": _array("ErrorEntry"),
             "runs": _array("Run"),
             "targets": _array("Target"),
+            "days": {
+                "type": "object",
+                "description": "export feed → status → days",
+                "additionalProperties": _COUNTS,
+            },
         }
     ),
     "LeasedUnit": _object(
@@ -247,6 +252,8 @@ _SCHEMAS: dict[str, Any] = {
             "stale": {"type": "boolean"},
             "last_change_at": _OPTIONAL_TIME,
             "refreshed_at": _OPTIONAL_TIME,
+            "serving_kind": _OPTIONAL_STRING,
+            "pending_keys": _INTEGER,
         }
     ),
     "Feed": _object(
