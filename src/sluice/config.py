@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ from sluice.load.spec import (
     ServingView,
     TableSpec,
 )
+from sluice.recipes.ichnaea.options import IchnaeaOptions
 from sluice.runtime.runner import RunnerOptions
 from sluice.store import S3Options
 from sluice.sync.flow import DEFAULT_SCHEDULE as SYNC_SCHEDULE
@@ -79,6 +80,9 @@ class Settings:
     #: The Celery broker (``sluice worker``, ``sluice scheduler``) and the queue on it.
     broker_url: str = DEFAULT_BROKER
     broker_queue: str = "sluice"
+    #: The Ichnaea intake (``[ichnaea]``): its Redis, its bounds, whether ``sluice serve``
+    #: mounts the submit routes.
+    ichnaea: IchnaeaOptions = field(default_factory=IchnaeaOptions)
 
     @property
     def database(self) -> DatabaseOptions:
@@ -156,7 +160,9 @@ def _from_data(
     data: dict[str, Any], env: Mapping[str, str], path: Path | None, root: Path
 ) -> Settings:
     where = str(path) if path else "settings"
-    _only_keys(data, {"project", "database", "s3", "load", "broker", "feeds", "syncs"}, where)
+    _only_keys(
+        data, {"project", "database", "s3", "load", "broker", "feeds", "syncs", "ichnaea"}, where
+    )
     project = _section(data, "project", where)
     broker = _section(data, "broker", where)
     _only_keys(broker, {"url", "queue"}, f"{where} [broker]")
@@ -227,6 +233,7 @@ def _from_data(
         syncs=_syncs(_section(data, "syncs", where), where),
         broker_url=broker_url,
         broker_queue=env.get("SLUICE_QUEUE") or _get(broker, "queue", str, "sluice", where),
+        ichnaea=_ichnaea(_section(data, "ichnaea", where), env, where),
     )
 
 
@@ -371,6 +378,49 @@ def _only_keys(data: dict[str, Any], allowed: set[str], where: str) -> None:
         raise ConfigError(
             f"{where}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
         )
+
+
+#: The ``[ichnaea]`` settings the environment overrides, and its names for them.
+_ICHNAEA_ENV = {
+    "redis_url": "SLUICE_REDIS_URL",
+    "redis_prefix": "SLUICE_ICHNAEA_REDIS_PREFIX",
+    "max_backlog": "SLUICE_ICHNAEA_MAX_BACKLOG",
+    "retry_after": "SLUICE_ICHNAEA_RETRY_AFTER",
+}
+
+
+def _ichnaea(section: dict[str, Any], env: Mapping[str, str], where: str) -> IchnaeaOptions:
+    """``[ichnaea]``: each key has the type of its default; a few come from the environment."""
+    where = f"{where} [ichnaea]"
+    defaults = IchnaeaOptions()
+    known = {f.name: getattr(defaults, f.name) for f in fields(IchnaeaOptions)}
+    _only_keys(section, set(known), where)
+    values: dict[str, Any] = {}
+    for name, default in known.items():
+        raw = env.get(_ICHNAEA_ENV.get(name, ""))
+        if raw:
+            value = _parsed(raw, type(default), _ICHNAEA_ENV[name])
+        elif isinstance(default, float):  # a whole number is a fine number of seconds
+            value = section.get(name, default)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{where}: {name} must be a number, got {value!r}")
+            value = float(value)
+        else:
+            value = _get(section, name, type(default), default, where)
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if numeric and value < 0:
+            raise ConfigError(f"{where}: {name} must be 0 or more, got {value}")
+        values[name] = value
+    return IchnaeaOptions(**values)
+
+
+def _parsed(raw: str, kind: type, where: str) -> Any:
+    if kind is str:
+        return raw
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{where} must be a whole number, got {raw[:40]!r}") from None
 
 
 def _get(data: dict[str, Any], key: str, kind: type[T], default: T, where: str) -> T:

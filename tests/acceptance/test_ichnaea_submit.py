@@ -10,7 +10,6 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,13 +37,8 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
 def ichnaea_command() -> list[str]:
-    """``sluice ichnaea``: the registered group of the real command, or, until the root command
-    registers it, the command module run as the root command with the group mounted."""
-    from sluice import cli
-
-    if any(group.name == "ichnaea" for group in cli.app.registered_groups):
-        return [*sluice_command(), "ichnaea"]
-    return [sys.executable, "-m", "sluice.commands.ichnaea"]
+    """``sluice ichnaea``."""
+    return [*sluice_command(), "ichnaea"]
 
 
 def run_ichnaea(
@@ -107,14 +101,16 @@ class Served:
 
 
 @contextmanager
-def serving(sluice: Sluice, redis_url: str, **env: str) -> Iterator[Served]:
+def serving(
+    sluice: Sluice, redis_url: str, *, command: list[str] | None = None, **env: str
+) -> Iterator[Served]:
     port = free_port()
     prefix = f"sluice-test:{uuid.uuid4().hex[:8]}"
     extra = {"SLUICE_REDIS_URL": redis_url, "SLUICE_ICHNAEA_REDIS_PREFIX": prefix, **env}
     log = sluice.cwd / f"ichnaea-{port}.log"
     with log.open("w") as sink:
         proc = subprocess.Popen(
-            [*ichnaea_command(), "serve", "--port", str(port)],
+            [*(command or [*ichnaea_command(), "serve"]), "--port", str(port)],
             cwd=sluice.cwd,
             env=sluice.env(extra),
             stdin=subprocess.DEVNULL,
@@ -501,3 +497,21 @@ def test_generated_requests_never_500_and_every_accepted_report_is_queued(
 def _without_now(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Reports with a timestamp taken as "now" made equal (the server's now is not ours)."""
     return [{k: v for k, v in r.items() if k != "timestamp"} for r in reports]
+
+
+def test_sluice_serve_mounts_the_submit_api_when_the_project_enables_it(
+    module_sluice: Sluice, redis_url: str
+) -> None:
+    (module_sluice.cwd / "sluice.toml").write_text("[ichnaea]\nenabled = true\n")
+    try:
+        with serving(module_sluice, redis_url, command=[*sluice_command(), "serve"]) as served:
+            after = served.last_id()
+            response = post(served, "/v2/geosubmit", {"items": [REPORT]})
+            assert (response.status_code, response.json()) == (200, {})
+            [entry] = served.entries_after(after)
+            assert json.loads(entry["report"])["wifiAccessPoints"] == [WIFI]
+            described = served.client.get("/openapi.json").json()
+            assert "/v2/geosubmit" in described["paths"]
+            assert served.client.get("/api/status").status_code == 200  # the service itself
+    finally:
+        (module_sluice.cwd / "sluice.toml").unlink()

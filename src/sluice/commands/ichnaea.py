@@ -18,8 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -29,9 +28,6 @@ from sluice.commands.common import JsonOpt, engine, out, print_json, say, settin
 from sluice.errors import ConfigError
 from sluice.intake.keys import ApiKey, masked
 from sluice.recipes.ichnaea.options import IchnaeaOptions
-
-if TYPE_CHECKING:
-    from sluice.db import Database
 
 log = logging.getLogger("sluice.cli")
 
@@ -44,32 +40,8 @@ ichnaea.add_typer(keys_app, name="keys")
 
 
 def options() -> IchnaeaOptions:
-    """The intake's settings: ``[ichnaea]`` once the settings have it, else the environment."""
-    section = getattr(settings(), "ichnaea", None)
-    if isinstance(section, IchnaeaOptions):
-        return section
-    env = os.environ
-    defaults = IchnaeaOptions()
-    return replace(
-        defaults,
-        redis_url=env.get("SLUICE_REDIS_URL") or defaults.redis_url,
-        redis_prefix=env.get("SLUICE_ICHNAEA_REDIS_PREFIX") or defaults.redis_prefix,
-        max_backlog=_env_int("SLUICE_ICHNAEA_MAX_BACKLOG", defaults.max_backlog),
-        retry_after=_env_int("SLUICE_ICHNAEA_RETRY_AFTER", defaults.retry_after),
-    )
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw[:40]!r}") from None
-    if value < 0:
-        raise ConfigError(f"{name} must be 0 or more, got {value}")
-    return value
+    """The intake's settings: ``[ichnaea]`` of sluice.toml, over which the environment wins."""
+    return settings().ichnaea
 
 
 # -- serve and status -----------------------------------------------------------------------------
@@ -93,20 +65,14 @@ def serve(
 
     The submit routes are open to all; a token guards the rest of the service."""
     from sluice.recipes.ichnaea import api
-    from sluice.service.app import Extension
     from sluice.service.server import serve as run_server
-
-    intake = options()
-
-    def submit(db: Database) -> Extension:
-        return Extension(public_routes=api.routes(db, intake), paths=api.openapi_paths())
 
     run_server(
         settings(),
         host=host,
         port=port,
         token=token or None,
-        extensions=[submit],
+        extensions=[api.extension(options())],
         what="the Ichnaea submit API",
     )
 

@@ -165,6 +165,13 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the dashboard, the JSON API, /metrics and health checks over HTTP."""
+    from sluice.service.server import Extend
     from sluice.service.server import serve as run_server
 
-    run_server(settings(), host=host, port=port, token=token or None)
+    resolved = settings()
+    extensions: list[Extend] = []
+    if resolved.ichnaea.enabled:  # [ichnaea] enabled = true: the submit API on the same port
+        from sluice.recipes.ichnaea import api as ichnaea
+
+        extensions.append(ichnaea.extension(resolved.ichnaea))
+    run_server(resolved, host=host, port=port, token=token or None, extensions=extensions)

@@ -8,6 +8,7 @@ paths, the API keys, and the intake's status. The CLI (``sluice ichnaea``) is a 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from starlette.routing import Route
@@ -20,6 +21,7 @@ from sluice.intake.limits import DailyLimits
 from sluice.intake.queue import IntakeQueue, QueueOptions, QueueStatus, connect
 from sluice.recipes.ichnaea.endpoints import ENDPOINTS
 from sluice.recipes.ichnaea.options import SCHEMA, IchnaeaOptions
+from sluice.service.app import Extension
 
 __all__ = [
     "IchnaeaOptions",
@@ -61,6 +63,16 @@ def routes(db: Database, options: IchnaeaOptions | None = None) -> list[Route]:
     """``/v1/submit``, ``/v1/geosubmit`` and ``/v2/geosubmit``, for
     ``create_app(engine, extra_routes=...)``."""
     return http.routes(ENDPOINTS, open_intake(db, options or IchnaeaOptions()))
+
+
+def extension(options: IchnaeaOptions) -> Callable[[Database], Extension]:
+    """The submit routes as the service mounts them: public (submitters never hold the
+    service's token), described in its OpenAPI document."""
+
+    def mount(db: Database) -> Extension:
+        return Extension(public_routes=routes(db, options), paths=openapi_paths())
+
+    return mount
 
 
 def openapi_paths() -> dict[str, Any]:
