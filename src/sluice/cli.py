@@ -203,8 +203,11 @@ def refresh(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Bring serving copies up to date without loading: apply the keys left pending, build
-    the copies that need it, refresh stale materialized views."""
+    """Bring serving copies up to date without loading anything.
+
+    Applies the keys loads left pending, builds the copies that need it and refreshes stale
+    materialized views.
+    """
     with engine() as opened:
         report = opened.refresh_views(opened.feeds(feeds))
     recipes.show_run(report, as_json)

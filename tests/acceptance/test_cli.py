@@ -28,6 +28,7 @@ from tests.acceptance.conftest import (
 COMMANDS = [
     "init",
     "import",
+    "refresh",
     "run",
     "worker",
     "scheduler",
