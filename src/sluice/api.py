@@ -23,6 +23,7 @@ from sluice.ledger.queue import LOAD, WorkQueue
 from sluice.ledger.records import UnitRecord
 from sluice.ledger.repository import Ledger
 from sluice.ledger.states import Status
+from sluice.load.flow import KIND as TABLE_FEED
 from sluice.load.flow import PostgresFlow
 from sluice.load.serving import ServingStatus, serving_overview
 from sluice.load.spec import Feed
@@ -133,6 +134,18 @@ class Engine:
             progress=progress,
             refresh=refresh,
         )
+
+    def table_feeds(self, names: Sequence[str] | None = None) -> list[Feed]:
+        """The table feeds the ledger has registered (declared in sluice.toml or by a recipe's
+        import), all of them or those named."""
+        with self.db.connection(autocommit=True) as conn:
+            ledger = Ledger(conn)
+            rows = [row for row in ledger.feeds(names=names) if row.kind == TABLE_FEED]
+            missing = sorted(set(names or ()) - {row.name for row in rows})
+            if missing:
+                self._known_feed(ledger, missing[0])
+                raise ConfigError(f"feed {missing[0]!r} is not a table feed")
+        return [self.flow.adopt(row).feed for row in rows]
 
     def refresh_views(self, feeds: Sequence[Feed]) -> RunReport:
         """Bring the serving copies of `feeds` up to date without scanning or loading: refresh

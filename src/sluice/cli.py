@@ -198,7 +198,9 @@ def refresh(
     feeds: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Feeds whose serving copies to bring up to date (default: all).", metavar="FEED"
+            help="Table feeds whose serving copies to bring up to date (default: every one the "
+            "ledger has).",
+            metavar="FEED",
         ),
     ] = None,
     as_json: JsonOpt = False,
@@ -209,7 +211,7 @@ def refresh(
     materialized views.
     """
     with engine() as opened:
-        report = opened.refresh_views(opened.feeds(feeds))
+        report = opened.refresh_views(opened.table_feeds(feeds))
     recipes.show_run(report, as_json)
 
 

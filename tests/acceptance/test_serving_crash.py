@@ -37,7 +37,7 @@ def _status(url: str) -> tuple[str | None, int, bool | None]:
     return status.state, status.pending_keys, status.current
 
 
-@pytest.mark.parametrize("rerun", ["import", "run --once"])
+@pytest.mark.parametrize("rerun", ["import", "run --once", "refresh"])
 def test_kill_between_the_loads_and_the_serving_apply(
     sluice: Sluice, tmp_path: Path, rerun: str
 ) -> None:
@@ -65,9 +65,13 @@ def test_kill_between_the_loads_and_the_serving_apply(
     if rerun == "import":
         again = json_report(sluice.ok(*glam_import_args(bucket, "--json")))
         assert again["loads"] == []  # nothing left to load...
-    else:
+    elif rerun == "run --once":
         # The service's one-shot pass over the registered feed does the same.
         sluice.ok("run", "--once")
+    else:
+        # So does the refresh of every registered table feed, which loads nothing.
+        refreshed = json_report(sluice.ok("refresh", "--json"))
+        assert refreshed["loads"] == []
     # ...but the keys left behind are applied, and the run records it.
     hooks = scalar(db, "SELECT hooks FROM sluice.runs WHERE hooks <> '[]' ORDER BY id DESC LIMIT 1")
     [hook] = [h for h in hooks if h.get("method")]
