@@ -155,6 +155,7 @@ class Database:
             ctx = pool.connection(timeout=self.options.pool_timeout)
             conn = ctx.__enter__()
         except PoolTimeout as exc:
+            self._renew_if_dead(pool)
             raise DatabaseUnavailable(
                 f"no free connection to {self.display_url} within "
                 f"{self.options.pool_timeout:.0f} s ({self.options.pool_size} in use)"
@@ -171,6 +172,21 @@ class Database:
             raise
         else:
             ctx.__exit__(None, None, None)
+
+    def _renew_if_dead(self, pool: ConnectionPool[Connection]) -> None:
+        """Replace a pool that timed out without being busy: it is waiting out its
+        reconnection backoff, which psycopg_pool lets grow without bound (1, 2, 4, … s), so
+        after an outage of a minute it would wait as long again once the server is back. A new
+        pool tries at once."""
+        stats = pool.get_stats()
+        if stats.get("pool_size", 0) - stats.get("pool_available", 0) >= stats.get("pool_max", 1):
+            return  # every connection is in use: busy, not broken
+        with self._lock:
+            if self._pool is not pool:
+                return  # another thread replaced it already
+            self._pool = None
+        # Closing waits for the pool's threads: not on the caller's time.
+        threading.Thread(target=pool.close, kwargs={"timeout": 5.0}, daemon=True).start()
 
     def _current_pool(self) -> ConnectionPool[Connection]:
         """This process's pool: a forked child (a worker process) opens its own."""
