@@ -156,7 +156,8 @@ def test_it_keeps_answering_while_a_large_import_runs(sluice: Sluice, tmp_path: 
         ("/api/status", 200),
         ("/healthz", 200),
     }
-    assert all(set(body) == {"loads", "leased", "errors", "runs", "targets", "days"} for body in statuses)
+    sections = {"loads", "leased", "errors", "runs", "targets", "days"}
+    assert all(set(body) == sections for body in statuses)
     assert all(body == {"ok": True} for path, _, _, body in probe.answers if path == "/healthz")
     slowest = max(seconds for _, _, seconds, _ in probe.answers)
     assert slowest < 2.0, f"an answer took {slowest:.2f} s during the import"
