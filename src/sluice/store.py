@@ -323,21 +323,39 @@ def local_listing(root: Path, prefix: str = "") -> Iterator[ObjectInfo]:
             return
         raise FileNotFoundError(base)
     top = root.resolve()
-    for folder, subfolders, files in os.walk(base, followlinks=False):
-        subfolders.sort()
-        for name in sorted(files):
-            path = Path(folder) / name
-            key = path.relative_to(root).as_posix()
-            if path.is_symlink() and not path.resolve().is_relative_to(top):
-                log.warning("skipping %s: a link out of the bucket's folder", visible(key))
-                continue
-            try:
-                stat = path.stat()
-            except OSError:
-                continue  # removed meanwhile, or a dangling link
-            if not S_ISREG(stat.st_mode):
-                continue
-            yield local_info(key, stat)
+    cut = len(os.fspath(root).rstrip(os.sep)) + 1
+    # os.scandir, not pathlib: a listing of many thousand files spends its time in the path
+    # objects otherwise (a scheduler tick over a bucket of 10,000 known files, say).
+    for entry in _files_below(os.fspath(base)):
+        try:
+            stat = entry.stat()
+        except OSError:
+            continue  # removed meanwhile, or a dangling link
+        if not S_ISREG(stat.st_mode):
+            continue  # a link to a folder
+        key = entry.path[cut:].replace(os.sep, "/")
+        if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(top):
+            log.warning("skipping %s: a link out of the bucket's folder", visible(key))
+            continue
+        yield local_info(key, stat)
+
+
+def _files_below(folder: str) -> Iterator[os.DirEntry[str]]:
+    """The entries below `folder` that are not folders (links to folders included), each
+    folder's files by name before its subfolders by name; links are not followed down."""
+    try:
+        with os.scandir(folder) as found:
+            entries = sorted(found, key=lambda e: e.name)
+    except OSError:
+        return  # removed meanwhile, or not readable: as os.walk, list what can be listed
+    subfolders = []
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            subfolders.append(entry.path)
+        else:
+            yield entry
+    for sub in subfolders:
+        yield from _files_below(sub)
 
 
 def local_info(key: str, stat: os.stat_result) -> ObjectInfo:
