@@ -98,6 +98,17 @@ ProjectOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+HostOpt = Annotated[str, typer.Option(help="Address to listen on.")]
+PortOpt = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="A secret every request must carry (env SLUICE_HTTP_TOKEN); required to "
+        "listen beyond the loopback interface.",
+        envvar="SLUICE_HTTP_TOKEN",
+        show_default=False,
+    ),
+]
 WorkersOpt = Annotated[
     int | None,
     typer.Option("--workers", "-w", min=1, metavar="N", help="Loads at once (env SLUICE_WORKERS)."),

@@ -24,7 +24,17 @@ import typer
 from rich.table import Table
 
 from sluice import render
-from sluice.commands.common import JsonOpt, engine, out, print_json, say, settings
+from sluice.commands.common import (
+    HostOpt,
+    JsonOpt,
+    PortOpt,
+    TokenOpt,
+    engine,
+    out,
+    print_json,
+    say,
+    settings,
+)
 from sluice.errors import ConfigError
 from sluice.intake.keys import ApiKey, masked
 from sluice.recipes.ichnaea.options import IchnaeaOptions
@@ -49,17 +59,9 @@ def options() -> IchnaeaOptions:
 
 @ichnaea.command("serve")
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8420,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            help="A secret every request must carry (env SLUICE_HTTP_TOKEN); required to "
-            "listen beyond the loopback interface.",
-            envvar="SLUICE_HTTP_TOKEN",
-            show_default=False,
-        ),
-    ] = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8420,
+    token: TokenOpt = None,
 ) -> None:
     """Serve the submit API (/v1/submit, /v1/geosubmit, /v2/geosubmit) with the service.
 

@@ -23,7 +23,10 @@ import typer
 
 from sluice import render
 from sluice.commands.common import (
+    HostOpt,
     JsonOpt,
+    PortOpt,
+    TokenOpt,
     WorkersOpt,
     engine,
     out,
@@ -152,17 +155,9 @@ def scheduler(once: OnceOpt = False, as_json: JsonOpt = False) -> None:
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8420,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            help="A secret every request must carry (env SLUICE_HTTP_TOKEN); required to "
-            "listen beyond the loopback interface.",
-            envvar="SLUICE_HTTP_TOKEN",
-            show_default=False,
-        ),
-    ] = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8420,
+    token: TokenOpt = None,
 ) -> None:
     """Serve the dashboard, the JSON API, /metrics and health checks over HTTP."""
     from sluice.service.server import Extend
