@@ -27,7 +27,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tests.acceptance.conftest import Sluice, describe, scalar
+from tests.acceptance.conftest import Sluice, describe, free_port, scalar
 from tests.acceptance.feeds import write_project, write_shard
 
 pytestmark = pytest.mark.slow
@@ -87,12 +87,6 @@ def browser() -> Iterator[Browser]:
 
 
 # -- the service as a process -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import json
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -26,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 
 from sluice.recipes.ichnaea.api import openapi_paths
 from sluice.recipes.ichnaea.endpoints import ENDPOINTS
-from tests.acceptance.conftest import Sluice, describe, sluice_command
+from tests.acceptance.conftest import Sluice, describe, free_port, sluice_command
 from tests.fixtures.fix_db import fresh_database
 
 START_TIMEOUT = 30.0
@@ -60,13 +59,6 @@ def ok(sluice: Sluice, *args: str, env: dict[str, str]) -> subprocess.CompletedP
     result = run_ichnaea(sluice, *args, env=env)
     assert result.returncode == 0, describe(result)
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

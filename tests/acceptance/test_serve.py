@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from sluice.db.embedded import EmbeddedServer
-from tests.acceptance.conftest import Sluice, describe
+from tests.acceptance.conftest import Sluice, describe, free_port
 
 #: Seconds `sluice serve` may take to answer its first request.
 START_TIMEOUT = 30.0
@@ -33,13 +32,6 @@ RECOVERY_SECONDS = 20.0
 SHARDS = 8
 ROWS_PER_SHARD = 20_000
 TOKEN = "acceptance-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
