@@ -133,17 +133,25 @@ WHERE id = ANY(%(feed_ids)s::bigint[]) AND (ordered OR max_active IS NOT NULL)
 ORDER BY id
 FOR NO KEY UPDATE
 
+-- name: claim_commit_async
+-- A claim is a lease: if the server loses it in a crash, the unit is simply back in the
+-- queue, as after a lease expiry. So its commit does not wait for the disk; the commit of the
+-- unit's work, which does, writes the claim to disk before it (the log is written in order),
+-- and a worker whose claim was lost cannot commit its work (it no longer holds the lease).
+SET LOCAL synchronous_commit = off
+
 -- name: claim
 -- Take up to `limit` units of one kind from status `ready` into status `leased`, in key
--- order, among those sluice.claimable() allows (feed limits and order). SKIP LOCKED lets any
--- number of workers claim at once without waiting on each other or taking the same unit twice.
+-- order, among those sluice.claim_window() allows (feed limits and order). SKIP LOCKED lets
+-- any number of workers claim at once without waiting on each other or taking the same unit
+-- twice; the window (per feed, `window` more than `limit`) leaves each of them units to take.
 WITH chosen AS (
     SELECT u.id FROM sluice.units u
     WHERE u.id IN (
             SELECT c.id
-            FROM sluice.claimable(%(kind)s, %(ready)s, %(leased)s, %(blocking)s::text[],
-                                  %(feed_ids)s::bigint[]) c)
-      AND (%(unit_id)s::bigint IS NULL OR u.id = %(unit_id)s::bigint)
+            FROM sluice.claim_window(%(kind)s, %(ready)s, %(leased)s, %(blocking)s::text[],
+                                     %(feed_ids)s::bigint[], %(unit_id)s::bigint,
+                                     %(limit)s::int + %(window)s::int) c)
       -- Checked again on the row itself: a unit another claim took and committed after this
       -- statement's snapshot is re-read when locked, and must no longer qualify.
       AND u.status = %(ready)s AND u.kind = %(kind)s
@@ -158,7 +166,7 @@ SET status = %(leased)s, attempts = u.attempts + 1, lease_owner = %(owner)s,
     -- the clock's time: the transaction may have begun before a wait for the feed's lock
     started_at = clock_timestamp()
 FROM chosen c
-WHERE u.id = c.id
+WHERE u.id = c.id AND u.status = %(ready)s
 RETURNING u.id, u.kind, u.feed_id, u.store, u.key, u.version, u.etag, u.size, u.status,
           u.attempts, u.run_id
 

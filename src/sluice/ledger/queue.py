@@ -61,6 +61,10 @@ class Lane:
         return f"{self.kind}: {self.ready} → {self.leased} → {self.done}"
 
 
+#: Units a claim considers per feed beyond those it takes: claims running at once skip each
+#: other's units (SKIP LOCKED) and still find one of their own within the window.
+CLAIM_WINDOW = 32
+
 #: Loads of object versions into PostgreSQL, for pipelines that keep their sources in place.
 LOAD = Lane("load", ready=S.READY, leased=S.INGESTING, done=S.LOADED)
 
@@ -89,10 +93,12 @@ class WorkQueue(Repository):
             "owner": owner,
             "run_id": run_id,
             "limit": limit,
+            "window": CLAIM_WINDOW,
             "lease_seconds": lease_seconds,
             "unit_id": unit_id,
         }
         with self.atomic():
+            self._run("claim_commit_async", {})
             self._all("lock_limited_feeds", {"feed_ids": ids})
             rows = self._dicts("claim", params)
         return [Unit.from_row(row) for row in sorted(rows, key=lambda r: (r["key"], r["id"]))]

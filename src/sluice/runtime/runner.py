@@ -37,6 +37,8 @@ units_log = logging.getLogger("sluice.progress")
 RETRY_WAIT_LIMIT = 60.0
 #: Claims that fail in a row (a lock never released, a broken ledger) before the run gives up.
 CLAIM_FAILURES = 10
+#: Seconds between looks for leases of dead workers while claims keep finding work.
+RECLAIM_EVERY = 1.0
 #: Seconds an idle worker of a long-running service sleeps before looking for work again.
 IDLE_POLL = 1.0
 
@@ -80,6 +82,7 @@ class Runner:
         #: Set when the process is stopping at once: work in hand is cancelled and released.
         self.interrupted = threading.Event()
         self._claim_failures = 0
+        self._reclaimed_at = -RECLAIM_EVERY
         #: Set when the worker threads are given up on (stuck past their cancellation).
         self.abandoned = threading.Event()
 
@@ -171,8 +174,19 @@ class Runner:
         if not feed_ids:
             return None
         queue = self.session.queue()
+        reclaimed = self._reclaim_due()
+        if reclaimed:
+            self._reclaim(queue, steps, feed_ids)
+        found = self._claim(queue, steps, feed_ids)
+        if found is None and not reclaimed:  # before concluding, return what dead workers left
+            self._reclaim(queue, steps, feed_ids)
+            found = self._claim(queue, steps, feed_ids)
+        return found
+
+    def _claim(
+        self, queue: WorkQueue, steps: Sequence[Step], feed_ids: list[int]
+    ) -> tuple[Step, Unit] | None:
         for step in steps:
-            queue.reclaim_expired(step.lane, feed_ids, self.options.max_attempts)
             units = queue.claim(
                 step.lane,
                 feed_ids,
@@ -183,6 +197,22 @@ class Runner:
             if units:
                 return step, units[0]
         return None
+
+    def _reclaim(self, queue: WorkQueue, steps: Sequence[Step], feed_ids: list[int]) -> None:
+        for step in steps:
+            queue.reclaim_expired(step.lane, feed_ids, self.options.max_attempts)
+
+    def _reclaim_due(self) -> bool:
+        """Whether to look for leases of dead workers before this claim: at most once every
+        `RECLAIM_EVERY` seconds while there is work (the look reads pg_stat_activity, which
+        cost more than the claim itself), and always before a worker concludes that nothing
+        is left."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._reclaimed_at < RECLAIM_EVERY:
+                return False
+            self._reclaimed_at = now
+            return True
 
     def _retry_wait(self, steps: Sequence[Step], feed_ids: list[int]) -> float | None:
         """Seconds to wait for the next unit being retried, if that is soon enough."""
