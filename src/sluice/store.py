@@ -10,6 +10,7 @@ is `StoreUnavailable` (transient).
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import re
@@ -102,6 +103,7 @@ class Requests:
     gets: int = 0
     heads: int = 0
     puts: int = 0
+    deletes: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -160,6 +162,43 @@ class Store:
                 "object-store library cannot handle (a control character, an empty or '..' "
                 "segment); rename or move that object"
             ) from exc
+
+    def list_page(
+        self, prefix: str = "", *, start_after: str | None = None, limit: int = LIST_PAGE
+    ) -> builtins.list[ObjectInfo]:
+        """Up to `limit` objects below `prefix` whose keys sort after `start_after`, in key
+        order (S3's ``StartAfter``): a listing resumable where the previous page stopped."""
+        self.requests.lists += 1
+        found: builtins.list[ObjectInfo] = []
+        try:
+            if self._local_root is not None:
+                after = [
+                    i
+                    for i in local_listing(self._local_root, prefix)
+                    if start_after is None or i.key > start_after
+                ]
+                found = sorted(after, key=lambda i: i.key)[:limit]
+            else:
+                for batch in obstore.list(self._backend, prefix=prefix or None, offset=start_after):
+                    found += [ObjectInfo.from_meta(m) for m in batch]
+                    if len(found) >= limit:
+                        break
+                found = sorted(found, key=lambda i: i.key)[:limit]
+        except FileNotFoundError:
+            return []
+        except Exception as exc:
+            raise _classify(exc, self.uri(prefix)) from exc
+        finally:
+            self.requests.listed += len(found)
+            self.requests.pages += max(1, -(-len(found) // LIST_PAGE))
+        return found
+
+    def find(self, key: str) -> ObjectInfo | None:
+        """The object `key`, or None if there is none."""
+        try:
+            return self.head(key)
+        except ObjectGone:
+            return None
 
     def list_dirs(self, prefix: str = "") -> tuple[str, ...]:
         """The sub-folders directly below `prefix` (one delimited listing), as full prefixes
@@ -268,6 +307,10 @@ class Store:
         return self.head(key)
 
     def copy(self, src: str, dst: str) -> None:
+        """Copy `src` to `dst` inside this store (server-side on an object store)."""
+        self.requests.puts += 1
+        if self._local_root is not None:
+            self._inside(dst).parent.mkdir(parents=True, exist_ok=True)
         try:
             obstore.copy(self._backend, src, dst)
         except Exception as exc:
@@ -280,6 +323,7 @@ class Store:
             raise _classify(exc, self.uri(src)) from exc
 
     def delete(self, key: str) -> None:
+        self.requests.deletes += 1
         try:
             obstore.delete(self._backend, key)
         except Exception as exc:
