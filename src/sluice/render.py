@@ -20,7 +20,7 @@ from rich.text import Text
 from sluice.ledger.records import LeasedUnit, UnitRecord
 from sluice.runtime.report import RunReport
 from sluice.runtime.service import ServiceReport
-from sluice.status import FeedEntry, RunEntry, StatusReport
+from sluice.status import FeedEntry, RunEntry, StatusReport, ViewEntry
 from sluice.sync import SyncReport
 
 FAILED = "bold red"
@@ -202,6 +202,20 @@ def status_report(console: Console, report: StatusReport) -> None:
                 console.print(Text(f"run {r.run_id} {r.status}: {r.error}", style="red"))
     if report.targets:
         _targets(console, report)
+    if report.views:
+        _views(console, report.views)
+
+
+def _views(console: Console, views: Sequence[ViewEntry]) -> None:
+    """The current views: their snapshot, rows, and how far behind the newest change is."""
+    columns = ("view", "snapshot", "rows", "newest change", "lag")
+    table = _table("current views", columns, right=("rows", "lag"))
+    for v in views:
+        lag = "-" if v.lag_seconds is None else duration(v.lag_seconds)
+        table.add_row(
+            literal(v.view), _when(v.snapshot), f"{v.rows:,}", _when(v.newest_change), lag
+        )
+    console.print(table)
 
 
 def _loads_per_feed(console: Console, loads: dict[str, dict[str, int]]) -> None:

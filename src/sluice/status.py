@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sluice.current import view_lags
 from sluice.export.repository import ExportLedger
 from sluice.ledger.records import LeasedUnit
 from sluice.ledger.repository import Ledger
@@ -94,6 +95,19 @@ class TargetEntry:
 
 
 @dataclass(frozen=True)
+class ViewEntry:
+    """A current view (``ods.edw_sample``) and how far behind it is."""
+
+    view: str
+    snapshot: datetime
+    #: The newest change applied (its ``header__timestamp``); None when only LOAD files were.
+    newest_change: datetime | None
+    #: Seconds from `newest_change` to now; None when no change was applied yet.
+    lag_seconds: float | None
+    rows: int
+
+
+@dataclass(frozen=True)
 class FeedEntry:
     """A registered feed and how its work stands."""
 
@@ -126,9 +140,13 @@ class StatusReport:
     targets: list[TargetEntry] = field(default_factory=list)
     #: Export days per feed and status (``empty``: the day had no source tables).
     days: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: The stream consumers' own status, by name (the Ichnaea fan-out), when any runs.
+    consumers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The current views of ODS tables (section absent from `as_dict` when there are none).
+    views: list[ViewEntry] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        shown = {
             "loads": self.loads,
             "days": self.days,
             "leased": [{**_plain(u.__dict__), "stuck": u.stuck} for u in self.leased],
@@ -136,6 +154,11 @@ class StatusReport:
             "runs": [_plain({**r.__dict__, "seconds": r.seconds}) for r in self.runs],
             "targets": [_plain(t.__dict__) for t in self.targets],
         }
+        if self.consumers:
+            shown["consumers"] = self.consumers
+        if self.views:
+            shown["views"] = [_plain(v.__dict__) for v in self.views]
+        return shown
 
 
 def read_status(ledger: Ledger, *, errors: int = 10, runs: int = 5) -> StatusReport:
@@ -169,6 +192,10 @@ def read_status(ledger: Ledger, *, errors: int = 10, runs: int = 5) -> StatusRep
         )
     for feed, status, days in ExportLedger(ledger.conn).day_statuses("partition"):
         report.days.setdefault(feed, {})[status] = days
+    report.views = [
+        ViewEntry(str(v.target), v.snapshot, v.newest_change, v.lag_seconds, v.rows)
+        for v in view_lags(ledger.conn)
+    ]
     return report
 
 
