@@ -64,6 +64,10 @@ def test_status_of_an_empty_intake(sluice: Sluice, redis_url: str) -> None:
         "accepted": 0,
         "sampled_out": 0,
         "dropped": {},
+        "exports": [],
+        "warning": "no export config: the intake keeps its 0 reports until one is added "
+        "(sluice ichnaea exports add)",
     }
     text = ok(sluice, "status", env=env).stdout
     assert "depth" in text and "accepted" in text
+    assert "warning: no export config" in text

@@ -220,6 +220,26 @@ def test_v2_geosubmit_answers_200_empty_object_and_queues_each_report(served: Se
     assert all("api_key" not in e for e in entries)
 
 
+def test_integers_beyond_64_bits_and_nan_literals_are_read_as_the_seed_reads_them(
+    served: Served,
+) -> None:
+    # The fast JSON parser rounds integers beyond 64 bits and refuses NaN: the intake falls
+    # back to the exact parser, so the queued report is the one the seed would queue.
+    huge = 18446744073709551617
+    before = served.last_id()
+    body = (
+        b'{"items": [{"cellTowers": [{"cellId": %d, "age": 1.5}], '
+        b'"position": {"latitude": NaN, "longitude": 2.5, "accuracy": 1e400}}]}' % huge
+    )
+    response = post(served, "/v2/geosubmit", body)
+    assert response.status_code == 200, response.text
+    (entry,) = served.entries_after(before)
+    assert json.loads(entry["report"]) == {
+        "cellTowers": [{"cellId": huge, "age": 1}],
+        "position": {"longitude": 2.5},
+    }
+
+
 def test_v1_geosubmit_answers_200_and_queues_v2(served: Served) -> None:
     before = served.last_id()
     flat = {"latitude": 1.5, "longitude": 2.5, "cellTowers": [{"cellId": 3, "psc": 4}]}

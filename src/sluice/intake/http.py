@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.datastructures import QueryParams
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -33,7 +34,7 @@ from sluice.errors import SluiceError
 from sluice.intake.body import BodyLimits, document, read_body
 from sluice.intake.errors import LimitExceeded, ParseError, Refused, Unavailable
 from sluice.intake.keys import ApiKey, KeyCache, is_valid, keeps
-from sluice.intake.lenient import Node
+from sluice.intake.lenient import Imprecise, Node, watching_floats
 from sluice.intake.limits import DailyLimits
 from sluice.intake.queue import IntakeQueue
 from sluice.intake.submission import Parser, Submission
@@ -115,7 +116,7 @@ class Intake:
         headers: Mapping[str, str],
         chunks: AsyncIterator[bytes],
     ) -> Outcome:
-        key = await self.key(given_key)
+        key = None if given_key is None else await self.key(given_key)
         if key is not None and await self.limits.exceeded(key.valid_key, endpoint.name, key.maxreq):
             raise LimitExceeded(f"the daily limit of the key on {endpoint.path} is used up")
         raw = await read_body(chunks, headers, self.body)
@@ -138,7 +139,13 @@ class Intake:
         return Outcome(len(submission.reports), 0, submission.dropped)
 
     def _parse(self, endpoint: Endpoint, raw: bytes, headers: Mapping[str, str]) -> Submission:
-        return endpoint.parser(document(raw, headers, self.body))
+        parsed = document(raw, headers, self.body)
+        try:
+            with watching_floats():
+                return endpoint.parser(parsed)
+        except Imprecise:
+            # A huge integer the fast parser may have rounded: the exact parser reads it whole.
+            return endpoint.parser(document(raw, headers, self.body, exact=True))
 
 
 def _dropped(dropped: Mapping[str, int]) -> dict[str, int]:
@@ -153,34 +160,42 @@ def routes(endpoints: Sequence[Endpoint], intake: Intake) -> list[Route]:
 
 class _Submit:
     """The ASGI app of one submit route. (An app rather than a function: Starlette gives a
-    function route only the methods it lists, and answers the others itself.)"""
+    function route only the methods it lists, and answers the others itself.)
+
+    Raw ASGI rather than Starlette's `Request` and `Response`: the submit API answers
+    thousands of requests a second, and what is the same for all of them (the success
+    answers, their headers) is worked out once."""
 
     def __init__(self, endpoint: Endpoint, intake: Intake) -> None:
         self.endpoint = endpoint
         self.intake = intake
+        if endpoint.success == 204:
+            self._success = _prepared(Response(status_code=204, headers=CORS))
+        else:
+            self._success = _prepared(
+                Response(b"{}", status_code=200, media_type="application/json", headers=CORS)
+            )
+        self._options = _prepared(Response(status_code=200, headers=CORS))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self.answer(Request(scope, receive))
-        await response(scope, receive, send)
+        method = scope["method"]
+        answer: _Prepared | Response
+        if method == "POST":
+            answer = await self.post(scope, receive)
+        elif method == "OPTIONS":
+            answer = self._options
+        else:
+            answer = self.refuse(method)
+        if isinstance(answer, Response):
+            await answer(scope, receive, send)
+        else:
+            await _send(send, answer)
 
-    async def answer(self, request: Request) -> Response:
-        method = request.method
-        if method == "OPTIONS":
-            return Response(status_code=200, headers=CORS)
-        if method not in METHODS:
-            return error_response(
-                405,
-                "methodNotAllowed",
-                f"{method} is not allowed",
-                headers={"Allow": ", ".join(METHODS)},
-            )
+    async def post(self, scope: Scope, receive: Receive) -> _Prepared | Response:
+        """The answer to a POST: the prepared success, or an error response."""
         endpoint = self.endpoint
         try:
-            if method != "POST":
-                raise ParseError(f"{method} has nothing to submit: POST a JSON body")
-            await self.intake.submit(
-                endpoint, request.query_params.get("key"), request.headers, request.stream()
-            )
+            await self.intake.submit(endpoint, _key(scope), _headers(scope), _chunks(receive))
         except Refused as exc:
             return refusal(exc)
         except ClientDisconnect:
@@ -189,9 +204,65 @@ class _Submit:
         except Unavailable as exc:
             log.debug("answered 503 on %s: %s", endpoint.path, exc)
             return unavailable(exc)
-        if endpoint.success == 204:
-            return Response(status_code=204, headers=CORS)
-        return Response(b"{}", status_code=200, media_type="application/json", headers=CORS)
+        return self._success
+
+    def refuse(self, method: str) -> Response:
+        if method not in METHODS:
+            return error_response(
+                405,
+                "methodNotAllowed",
+                f"{method} is not allowed",
+                headers={"Allow": ", ".join(METHODS)},
+            )
+        return refusal(ParseError(f"{method} has nothing to submit: POST a JSON body"))
+
+
+#: An answer worked out once: its status, raw headers and body.
+_Prepared = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+def _prepared(response: Response) -> _Prepared:
+    return response.status_code, response.raw_headers, bytes(response.body)
+
+
+async def _send(send: Send, prepared: _Prepared) -> None:
+    status, headers, body = prepared
+    # A copy of the headers: a middleware may add to the list of the message it passes on.
+    await send({"type": "http.response.start", "status": status, "headers": list(headers)})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _key(scope: Scope) -> str | None:
+    """The ``key`` query parameter, as Starlette reads it (the last one given)."""
+    query = scope.get("query_string")
+    if not query:
+        return None
+    return QueryParams(query).get("key")
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name, the first of each name (as Starlette's
+    `Headers.get` gives it)."""
+    found: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        key = name.decode("latin-1").lower()
+        if key not in found:
+            found[key] = value.decode("latin-1")
+    return found
+
+
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The body's pieces as they come; `ClientDisconnect` when the client goes first."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            body = message.get("body", b"")
+            if body:
+                yield body
+            if not message.get("more_body", False):
+                return
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
 
 
 def error_body(

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import Any, ClassVar, Final, Protocol
 
 #: At most this many problems are reported for one document: a response stays small whatever
 #: the size of a broken batch.
@@ -67,6 +69,31 @@ class Problems:
         return bool(self.found)
 
 
+#: Integers at least this large in magnitude may have been read as a float by a parser
+#: that has no arbitrary-precision integers (orjson reads them so beyond 64 bits).
+_EXACT_BOUND: Final = 2.0**63
+_WATCH: ContextVar[bool] = ContextVar("sluice_lenient_watch_floats", default=False)
+
+
+class Imprecise(Exception):
+    """An integer field holds a float so large that it may be an integer literal a fast
+    parser rounded: the document should be parsed again by one that keeps integers whole."""
+
+
+@contextmanager
+def watching_floats() -> Iterator[None]:
+    """Within it, an `Integer` given a float of 2^63 or more raises `Imprecise`."""
+    token = _WATCH.set(True)
+    try:
+        yield
+    finally:
+        _WATCH.reset(token)
+
+
+#: A node's `clean`.
+Cleaner = Callable[[Any, Path, Problems], Any]
+
+
 class Node(Protocol):
     def clean(self, value: Any, path: Path, problems: Problems) -> Any:
         """The cleaned value, or `DROP`; a wrong type is added to `problems`."""
@@ -107,6 +134,8 @@ def _number(value: Any, path: Path, problems: Problems) -> float | int | _Drop:
 class Number:
     """A float; NaN and ±infinity are dropped."""
 
+    #: The type a value of which is kept as it is when finite (see `Record`'s fast path).
+    exact: ClassVar[type] = float
     description: str = ""
 
     def clean(self, value: Any, path: Path, problems: Problems) -> Any:
@@ -132,6 +161,7 @@ class Number:
 class Integer:
     """An integer; a fractional number is cut to its integer part, NaN and ±infinity dropped."""
 
+    exact: ClassVar[type] = int
     description: str = ""
 
     def clean(self, value: Any, path: Path, problems: Problems) -> Any:
@@ -144,6 +174,8 @@ class Integer:
             return DROP
         if isinstance(number, int):
             return number
+        if abs(number) >= _EXACT_BOUND and _WATCH.get():
+            raise Imprecise(render(path))
         return int(number) if math.isfinite(number) else DROP
 
     def openapi(self) -> dict[str, Any]:
@@ -154,6 +186,7 @@ class Integer:
 class Text:
     """A string; the empty string is dropped."""
 
+    exact: ClassVar[type] = str
     description: str = ""
 
     def clean(self, value: Any, path: Path, problems: Problems) -> Any:
@@ -176,8 +209,25 @@ class Vocabulary:
 
     words: frozenset[str]
     aliases: Mapping[str, str] = field(default_factory=dict)
+    #: What each word and alias, as written in the vocabulary, becomes: clients send those.
+    _known: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Only the lower-case ones: the general path lower-cases before it compares.
+        known = {word: word for word in self.words if word == word.lower()}
+        known.update(
+            (alias, self.aliases.get(alias.lower(), alias.lower()))
+            for alias in self.aliases
+            if alias == alias.lower()
+        )
+        known = {given: word for given, word in known.items() if word in self.words}
+        object.__setattr__(self, "_known", known)
 
     def clean(self, value: Any, path: Path, problems: Problems) -> Any:
+        if type(value) is str:
+            hit = self._known.get(value)
+            if hit is not None:
+                return hit
         text = _TEXT.clean(value, path, problems)
         if text is DROP:
             return DROP
@@ -210,6 +260,8 @@ class EpochMillis:
     now: Callable[[], int] = now_millis
 
     def clean(self, value: Any, path: Path, problems: Problems) -> Any:
+        if type(value) is int:  # the common case, as the general path below would take it
+            return value if self.lowest < value < self.highest else self.now()
         before = len(problems.found)
         number = _INTEGER.clean(value, path, problems)
         if number is DROP:
@@ -264,11 +316,16 @@ class Record:
     fields: Mapping[str, Node]
     rename: Mapping[str, str] = field(default_factory=dict)
     required: tuple[str, ...] = ()
-    #: Input name → (output name, node), worked out once.
-    _plan: dict[str, tuple[str, Node]] = field(init=False, repr=False, compare=False)
+    #: Input name → (output name, node's clean, the type kept as it is), worked out once.
+    _plan: dict[str, tuple[str, Cleaner, type | None]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
-        plan = {k: (self.rename.get(k, k), node) for k, node in self.fields.items()}
+        plan = {
+            k: (self.rename.get(k, k), node.clean, getattr(node, "exact", None))
+            for k, node in self.fields.items()
+        }
         object.__setattr__(self, "_plan", plan)
 
     def clean(self, value: Any, path: Path, problems: Problems) -> Any:
@@ -279,13 +336,21 @@ class Record:
         plan = self._plan
         out: dict[str, Any] = {}
         # Over the given keys (a report names a few of the declared fields, and unknown
-        # keys are skipped by one lookup).
+        # keys are skipped by one lookup). Most values are already what their node keeps
+        # (an int for an Integer, a finite float for a Number, a non-empty str for a Text):
+        # those are taken as they are, without a call; the node's `clean` sees the rest.
         for name, given in value.items():
             step = plan.get(name)
-            if step is not None:
-                cleaned = step[1].clean(given, (path, name), problems)
-                if cleaned is not DROP:
-                    out[step[0]] = cleaned
+            if step is None:
+                continue
+            output, clean, exact = step
+            kind = type(given)
+            if kind is exact and (kind is int or (given if kind is str else given - given == 0.0)):
+                out[output] = given
+                continue
+            cleaned = clean(given, (path, name), problems)
+            if cleaned is not DROP:
+                out[output] = cleaned
         if not out:
             return DROP
         for name in self.required:
@@ -314,8 +379,11 @@ class Items:
         if not isinstance(value, list):
             return problems.add(path, f"{_kind(value)} is not an array")
         clean = self.item.clean
-        kept = [clean(one, (path, i), problems) for i, one in enumerate(value)]
-        kept = [one for one in kept if one is not DROP]
+        kept = []
+        for i, one in enumerate(value):
+            cleaned = clean(one, (path, i), problems)
+            if cleaned is not DROP:
+                kept.append(cleaned)
         return kept or DROP
 
     def openapi(self) -> dict[str, Any]:

@@ -6,10 +6,10 @@ Names, under one prefix (``sluice:ichnaea`` for the Ichnaea recipe):
   when the report came without a known key), ``source`` and ``report`` (the report as JSON).
   The fan-out routes by the first two without parsing the third. An entry's id is its enqueue
   time in milliseconds, so the queue's age is the age of its oldest entry.
-- ``FANOUT_GROUP`` (``fanout``) — the consumer group the fan-out will read the stream with:
-  ``XREADGROUP``, process, then ``XACK`` and ``XDEL`` together, so the stream's length *is*
-  the backlog. Nothing trims the stream (no ``MAXLEN``) and nothing expires it: an entry
-  leaves only once it was processed.
+- ``FANOUT_GROUP`` (``fanout``) — the consumer group `sluice.fanout` reads the stream with:
+  one script reads, copies to the export queues, then ``XACK``s and ``XDEL``s, so the
+  stream's length *is* the backlog. Nothing trims the stream (no ``MAXLEN``) and nothing
+  expires it: an entry leaves only once it was processed.
 - ``<prefix>:counters`` — a hash of running totals: ``requests``, ``accepted``,
   ``sampled_out``, ``dropped:<reason>`` (``no_networks``; ``backlog`` for reports refused with
   503 while the stream was over its bound).
@@ -26,17 +26,21 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+import hiredis
+import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import DataError, RedisError
+from redis.typing import EncodableT
 
 from sluice.intake.errors import Backlogged, QueueDown
 from sluice.intake.submission import Report
 from sluice.text import redact_secrets
 
-#: The consumer group of the fan-out (a later step creates and reads it).
+#: The consumer group of the fan-out (`sluice.fanout.names.FANOUT_GROUP` is the same).
 FANOUT_GROUP = "fanout"
 
 _ENQUEUE = """
@@ -99,14 +103,40 @@ class QueueStatus:
         }
 
 
+class _Connection(aioredis.Connection):
+    """redis-py's asyncio connection, packing commands with hiredis (in C) as its synchronous
+    client does: an enqueue carries three arguments per report."""
+
+    def pack_command(self, *args: EncodableT) -> list[bytes]:
+        first = args[0]
+        if isinstance(first, str):
+            args = (*first.encode().split(), *args[1:])
+        elif isinstance(first, bytes) and b" " in first:
+            args = (*first.split(), *args[1:])
+        packed: Any = args
+        try:
+            return [hiredis.pack_command(packed)]
+        except TypeError:
+            # hiredis takes no bytearray: as bytes, the rest as redis-py would refuse it.
+            packed = tuple(bytes(a) if isinstance(a, bytearray) else a for a in args)
+        try:
+            return [hiredis.pack_command(packed)]
+        except TypeError as exc:
+            raise DataError(str(exc)) from exc
+
+
 def connect(options: QueueOptions) -> aioredis.Redis:
     """A client that fails fast: an unreachable Redis must become a quick 503, not a wait
     through retries."""
+    extra: dict[str, Any] = {}
+    if urlsplit(options.redis_url).scheme == "redis":  # TLS and sockets keep their own class
+        extra["connection_class"] = _Connection
     client: aioredis.Redis = aioredis.Redis.from_url(
         options.redis_url,
         socket_timeout=options.timeout,
         socket_connect_timeout=options.timeout,
         retry=Retry(NoBackoff(), 0),
+        **extra,
     )
     return client
 
@@ -127,8 +157,9 @@ class IntakeQueue:
         """Queue `reports` (and count `dropped`); the stream's depth after. Raises `Backlogged`
         when the backlog has reached its bound, `QueueDown` when Redis fails."""
         args: list[Any] = [self.options.max_backlog, len(reports)]
+        key = api_key or ""
         for one in reports:
-            args += [api_key or "", one.source, json.dumps(one.report, separators=(",", ":"))]
+            args += [key, one.source, encoded(one.report)]
         for reason, count in dropped.items():
             args += [f"dropped:{reason}", count]
         try:
@@ -179,6 +210,16 @@ class IntakeQueue:
             f"the intake queue at {where} failed: {redact_secrets(str(exc))}",
             self.options.retry_after,
         )
+
+
+def encoded(report: Mapping[str, Any]) -> bytes:
+    """A report as compact JSON: orjson's, or the standard library's for what orjson cannot
+    write (integers beyond 64 bits, lone surrogates). Both parse to the same values; the text
+    may differ in how a number or a non-ASCII character is written."""
+    try:
+        return orjson.dumps(report)
+    except TypeError:
+        return json.dumps(report, separators=(",", ":")).encode()
 
 
 def _counter(name: str) -> str:

@@ -7,6 +7,7 @@ exports and submission queues plug in the same way, each with its own feed kind 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -82,3 +83,18 @@ class Flow(Protocol):
 
 #: A feed declared in the project file and the flow that registers it.
 Declared = tuple[Flow, Any]
+
+
+class Consumer(Protocol):
+    """Long-running work that is not ledger units: a loop over an acknowledged queue of its
+    own (the Ichnaea fan-out reads Redis Streams), which keeps its own crash safety. ``sluice
+    run`` and ``sluice worker`` run each in a thread of their process until they stop. One
+    that also has ``status() -> dict`` (raising SluiceError when it cannot tell) is shown by
+    ``sluice status``."""
+
+    @property
+    def name(self) -> str: ...
+
+    def run(self, stop: threading.Event, *, once: bool) -> object:
+        """Work until `stop` is set; with `once`, until nothing is left to do now."""
+        ...

@@ -23,7 +23,7 @@ from sluice.errors import SluiceError
 from sluice.ledger.records import RunCounts
 from sluice.load.flow import PostgresFlow, Source
 from sluice.load.spec import Feed
-from sluice.runtime.flows import Declared, Flow
+from sluice.runtime.flows import Consumer, Declared, Flow
 from sluice.runtime.progress import Progress
 from sluice.runtime.report import LoadReport, RunReport
 from sluice.runtime.runner import Runner, RunnerOptions
@@ -191,9 +191,11 @@ class Service:
         *,
         declared: Sequence[Declared] = (),
         progress: Progress | None = None,
+        consumers: Sequence[Consumer] = (),
     ) -> None:
         self.db = db
         self.flows = list(flows)
+        self.consumers = list(consumers)
         self.options = options
         self.declared = list(declared)
         self.progress = progress
@@ -217,10 +219,12 @@ class Service:
             try:
                 for flow in self.flows:
                     flow.sweep(session.ledger())
+                threads = start_consumers(self.consumers, stop, once=once)
                 if once:
                     self._once(scheduler, runner, stop)
                 else:
                     report.cancelled = self._serve(scheduler, runner, stop, wake)
+                join_consumers(threads, self.options.grace_seconds)
                 report.stopped = stop.is_set()
                 report.reason = session.failure
                 report.counts = tally.snapshot()
@@ -280,3 +284,45 @@ class Service:
                 scheduler.tick()
             except SluiceError as exc:
                 log.error("scheduler tick failed: %s", exc)
+
+
+#: Seconds a consumer that failed waits before it starts again.
+CONSUMER_RESTART = 5.0
+
+
+def start_consumers(
+    consumers: Sequence[Consumer], stop: threading.Event, *, once: bool
+) -> list[threading.Thread]:
+    """Each consumer in a thread of its own; one that fails is started again after a pause
+    (its queue keeps what it held), until `stop` (or, with `once`, after one run)."""
+
+    def keep_running(consumer: Consumer) -> None:
+        while not stop.is_set():
+            try:
+                consumer.run(stop, once=once)
+            except SluiceError as exc:
+                log.error(
+                    "%s failed; starting again in %.0f s: %s", consumer.name, CONSUMER_RESTART, exc
+                )
+                if not once:
+                    stop.wait(CONSUMER_RESTART)
+                    continue
+            if once:
+                return
+
+    threads = []
+    for consumer in consumers:
+        thread = threading.Thread(
+            target=keep_running, args=(consumer,), name=f"sluice-{consumer.name}", daemon=True
+        )
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def join_consumers(threads: Sequence[threading.Thread], grace_seconds: float) -> None:
+    deadline = time.monotonic() + grace_seconds
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            log.warning("%s did not stop within the grace period", thread.name)

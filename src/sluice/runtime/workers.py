@@ -32,7 +32,7 @@ from sluice.ledger.records import RunCounts
 from sluice.runtime.flows import Flow
 from sluice.runtime.runner import Runner
 from sluice.runtime.scheduler import Scheduler, Tally, scan
-from sluice.runtime.service import register_declared
+from sluice.runtime.service import join_consumers, register_declared, start_consumers
 from sluice.runtime.session import LedgerSession
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ PROCESS = "sluice.process_unit"
 REFRESH = "sluice.refresh_feed"
 #: Seconds before the same feed's post-load hook may be sent again.
 AFTER_QUIET = 30.0
+#: Seconds the stream consumers get to finish their batch once the worker stops.
+CONSUMER_GRACE = 30.0
 
 
 def make_app(settings: Settings) -> Celery:
@@ -239,10 +241,18 @@ def run_worker(
         "--without-mingle",
         "--without-heartbeat",
     ]
-    try:
-        app.worker_main(argv=argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    # The engine's stream consumers (the Ichnaea fan-out, say) run beside the tasks, in
+    # threads of this process, until the worker stops.
+    stop = threading.Event()
+    with open_engine(settings=settings) as engine:
+        threads = start_consumers(engine.consumers, stop, once=False)
+        try:
+            app.worker_main(argv=argv)
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        finally:
+            stop.set()
+            join_consumers(threads, CONSUMER_GRACE)
     return 0
 
 

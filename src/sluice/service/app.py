@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sluice.api import Engine
-from sluice.errors import TransientError
+from sluice.errors import SluiceError, TransientError
 from sluice.service import api, auth, dashboard, metrics
 from sluice.service.openapi import document
 
@@ -35,11 +35,13 @@ class ServiceSettings:
 class Extension:
     """What a flow adds to the service: routes behind the token like the rest, public routes
     anyone may ask (a submission API, whose clients never hold the service's token), and the
-    OpenAPI paths that describe them."""
+    OpenAPI paths that describe them; `metrics`, if given, returns more of ``/metrics`` (in
+    Prometheus's text format, its own metric names)."""
 
     routes: Sequence[BaseRoute] = ()
     public_routes: Sequence[Route] = ()
     paths: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Callable[[], bytes] | None = None
 
 
 def create_app(
@@ -75,7 +77,14 @@ def create_app(
 
     async def scrape(request: Request) -> Response:
         figures = await run_in_threadpool(engine.metrics)
-        return Response(metrics.render(figures), media_type=metrics.CONTENT_TYPE)
+        text = metrics.render(figures)
+        for extension in extensions:
+            if extension.metrics is not None:
+                try:
+                    text += await run_in_threadpool(extension.metrics)
+                except SluiceError as exc:  # the ledger's figures are still worth answering
+                    log.warning("metrics of an extension left out: %s", exc)
+        return Response(text, media_type=metrics.CONTENT_TYPE)
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),

@@ -14,25 +14,47 @@ from typing import Any
 from starlette.routing import Route
 
 from sluice.db import Database
+from sluice.fanout.configs import ExportConfig
+from sluice.fanout.status import metrics_text
 from sluice.intake import http, openapi
 from sluice.intake.body import BodyLimits
 from sluice.intake.keys import ApiKey, KeyCache, KeyStore
 from sluice.intake.limits import DailyLimits
 from sluice.intake.queue import IntakeQueue, QueueOptions, QueueStatus, connect
 from sluice.recipes.ichnaea.endpoints import ENDPOINTS
+from sluice.recipes.ichnaea.fanout import (
+    add_export,
+    delivery_status,
+    list_dead_letters,
+    list_exports,
+    redrive,
+    remove_export,
+    run_fanout,
+    update_export,
+)
 from sluice.recipes.ichnaea.options import SCHEMA, IchnaeaOptions
 from sluice.service.app import Extension
 
 __all__ = [
+    "ExportConfig",
     "IchnaeaOptions",
+    "add_export",
     "add_key",
+    "delivery_status",
+    "full_status",
     "keys",
+    "list_dead_letters",
+    "list_exports",
     "list_keys",
     "open_intake",
     "openapi_paths",
+    "redrive",
+    "remove_export",
     "remove_key",
     "routes",
+    "run_fanout",
     "status",
+    "update_export",
     "update_key",
 ]
 
@@ -70,7 +92,11 @@ def extension(options: IchnaeaOptions) -> Callable[[Database], Extension]:
     service's token), described in its OpenAPI document."""
 
     def mount(db: Database) -> Extension:
-        return Extension(public_routes=routes(db, options), paths=openapi_paths())
+        return Extension(
+            public_routes=routes(db, options),
+            paths=openapi_paths(),
+            metrics=lambda: metrics(db, options),
+        )
 
     return mount
 
@@ -122,3 +148,23 @@ def status(options: IchnaeaOptions) -> QueueStatus:
             await client.aclose()
 
     return asyncio.run(read())
+
+
+def full_status(db: Database, options: IchnaeaOptions) -> dict[str, Any]:
+    """The intake's figures (`QueueStatus.as_dict`) with ``exports`` (each export's queue and
+    delivery counts) and ``warning`` (with no export config the intake keeps its reports, and
+    this says so; else None): what ``sluice ichnaea status`` shows."""
+    intake = status(options).as_dict()
+    exports = [one.as_dict() for one in delivery_status(db, options)]
+    warning = None
+    if not exports:
+        warning = (
+            f"no export config: the intake keeps its {intake['depth']} reports until one is "
+            "added (sluice ichnaea exports add)"
+        )
+    return {**intake, "exports": exports, "warning": warning}
+
+
+def metrics(db: Database, options: IchnaeaOptions) -> bytes:
+    """The intake's and the exports' figures, in Prometheus's text format."""
+    return metrics_text(status(options).as_dict(), delivery_status(db, options))

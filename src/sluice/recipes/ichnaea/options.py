@@ -30,3 +30,14 @@ class IchnaeaOptions:
     max_inflated_bytes: int = 16 << 20
     #: Seconds a looked-up API key is trusted in one process (± 10 %).
     key_cache_seconds: float = 300.0
+    #: Intake reports one fan-out step moves to the export queues.
+    fanout_batch: int = 1000
+    #: Seconds a batch (or intake entry) in a silent consumer's hands waits before another
+    #: consumer takes it over. Longer than the longest try of a batch (the 60 s POST timeout).
+    claim_idle_seconds: float = 120.0
+    #: Pause after the n-th failed try of a batch: this × (n² + 1) seconds (1, 2, 5 s).
+    retry_base_seconds: float = 1.0
+    #: Seconds a geosubmit POST may take.
+    export_timeout_seconds: float = 60.0
+    #: Seconds between two reads of the export configs by a running fan-out.
+    config_seconds: float = 10.0

@@ -45,14 +45,18 @@ def _parse(document: Any, schema: Record, *, flat: bool) -> Submission:
     reports: list[Report] = []
     dropped: Counter[str] = Counter()
     at = (None, "items")
+    found = problems.found
+    clean = schema.clean
     for i, raw in enumerate(items):
-        cleaned = schema.clean(raw, (at, i), problems)
-        report = None if cleaned is DROP or problems else finish(cleaned, flat=flat)
+        cleaned = clean(raw, (at, i), problems)
+        if found:
+            continue  # the document is refused: only its problems are still of interest
+        report = None if cleaned is DROP else finish(cleaned, flat=flat)
         if report is not None:
             reports.append(Report(report, source_of(report)))
-        elif not problems:
+        else:
             dropped[NO_NETWORKS] += 1
-    if problems:
+    if found:
         raise invalid(problems.found)
     return Submission(reports, dict(dropped))
 
@@ -78,11 +82,13 @@ def finish(report: dict[str, Any], *, flat: bool) -> dict[str, Any] | None:
     if radio:
         for cell in report.get("cellTowers", ()):
             cell.setdefault("radioType", radio)
-    if not any(report.get(name) for name in NETWORK_LISTS):
-        return None
-    return report
+    for name in NETWORK_LISTS:
+        if report.get(name):
+            return report
+    return None
 
 
 def source_of(report: dict[str, Any]) -> str:
-    source = report.get("position", {}).get("source")
+    position = report.get("position")
+    source = position.get("source") if position else None
     return str(source) if source else DEFAULT_SOURCE
