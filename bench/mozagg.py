@@ -8,7 +8,8 @@ step after a CHECKPOINT:
 (b) the seed's path — ``pg_dump --format directory`` of the day, then a plain parse of its data
     into Parquet as the seed's Spark job did (split on tabs, JSON dimensions, the aggregate as
     a bracketed string; no COPY unescaping), single process;
-(c) sluice direct — ``sluice mozagg export`` (its export phase: COPY → Arrow → Parquet);
+(c) sluice direct — ``sluice mozagg export`` (its export phase: binary COPY through ADBC → Arrow →
+    Parquet, two tables at once);
 (d) sluice from the dump — ``sluice mozagg export --from-dump`` (its export phase);
 (e) the Iceberg commit and the DuckDB refresh of (c) (its lake and warehouse phases).
 

@@ -178,3 +178,28 @@ def test_build_id_days(engine: Engine, db: psycopg.Connection[Any]) -> None:
     assert warehouse_rows(engine, "build_id") == want
     columns, rows = api.query(engine, "SELECT DISTINCT version FROM build_id_aggregates ORDER BY 1")
     assert columns == ["version"] and [r[0] for r in rows] == ["0"]
+
+
+def test_a_table_the_source_cannot_send_fails_its_day_only(
+    engine: Engine, db: psycopg.Connection[Any]
+) -> None:
+    """A table that breaks in the middle of a day (here histograms stored as text arrays, the
+    second row's not integers) errors that day with the table named, stops the day's readers,
+    publishes nothing of it; the other day of the range is exported."""
+    generate(engine, OLD, 2, tables=3, rows=40)
+    broken = f"{KIND}_release_99_{NEW.strftime('%Y%m%d')}"
+    db.execute(f"CREATE TABLE {SCHEMA}.{broken} (dimensions jsonb, histogram text[])")
+    db.execute(f"INSERT INTO {SCHEMA}.{broken} VALUES ('{{}}', '{{1,2,3}}'), ('{{}}', '{{1,x}}')")
+    report = api.backfill_days(engine, KIND, OLD, date(2017, 3, 2))
+    assert not report.ok
+
+    units = db.execute(
+        "SELECT key, status, error FROM sluice.units WHERE kind = 'partition' ORDER BY key"
+    ).fetchall()
+    assert [(u[0], u[1]) for u in units] == [
+        (OLD.isoformat(), "loaded"),
+        (NEW.isoformat(), "errored"),
+    ]
+    assert broken in units[1][2] and "bigint" in units[1][2]
+    assert [r.day for r in api.partitions(engine, KIND)] == [OLD]
+    assert {row[1] for row in lake_rows(engine, KIND)} == {OLD.strftime("%Y%m%d")}

@@ -6,17 +6,21 @@ not when the command line starts.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
 from sluice import render
 from sluice.commands.common import JsonOpt, WorkersOpt, engine, out, print_json, progress, say
 from sluice.commands.query import write_csv, write_json
-from sluice.export.source import SourceOptions
+from sluice.export.options import SourceOptions
 from sluice.recipes.mozagg.tables import DEFAULT_SCHEMA, TYPES
 
 if TYPE_CHECKING:
@@ -81,21 +85,72 @@ StringOpt = Annotated[
 ]
 
 
-def _places(
-    source_url: str | None,
-    source_schema: str,
-    out_dir: Path | None,
-    lake: Path | None,
-    warehouse: Path | None,
-) -> api.Places:
-    from sluice.recipes.mozagg import api
+@dataclass(frozen=True)
+class ExportArgs:
+    """The options `export` and `backfill` share."""
 
-    return api.Places(
-        source=SourceOptions(url=source_url, schema=source_schema),
-        out_dir=out_dir,
-        lake_dir=lake,
-        warehouse=warehouse,
-    )
+    dump: Path | None
+    as_string: bool
+    places: api.Places
+    as_json: bool
+
+
+def _shared_options(dump_help: str) -> list[inspect.Parameter]:
+    dump = Annotated[Path | None, typer.Option("--from-dump", metavar="DIR", help=dump_help)]
+    shared: list[tuple[str, Any, Any]] = [
+        ("from_dump", dump, None),
+        ("aggregate_as_string", StringOpt, False),
+        ("source_url", SourceUrlOpt, None),
+        ("source_schema", SourceSchemaOpt, DEFAULT_SCHEMA),
+        ("out_dir", OutOpt, None),
+        ("lake", LakeOpt, None),
+        ("warehouse", WarehouseOpt, None),
+        ("as_json", JsonOpt, False),
+    ]
+    return [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=default)
+        for name, kind, default in shared
+    ]
+
+
+def export_options(dump_help: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a verb the shared export options; it receives them as ``args: ExportArgs``."""
+
+    def wrap(verb: Callable[..., None]) -> Callable[..., None]:
+        hints = get_type_hints(verb, include_extras=True)
+        own = [
+            p.replace(annotation=hints[p.name])
+            for p in inspect.signature(verb).parameters.values()
+            if p.name != "args"
+        ]
+        shared = _shared_options(dump_help)
+
+        @functools.wraps(verb)
+        def run(**values: Any) -> None:
+            from sluice.recipes.mozagg import api
+
+            places = api.Places(
+                source=SourceOptions(
+                    url=values.pop("source_url"), schema=values.pop("source_schema")
+                ),
+                out_dir=values.pop("out_dir"),
+                lake_dir=values.pop("lake"),
+                warehouse=values.pop("warehouse"),
+            )
+            args = ExportArgs(
+                dump=values.pop("from_dump"),
+                as_string=values.pop("aggregate_as_string"),
+                places=places,
+                as_json=values.pop("as_json"),
+            )
+            verb(args=args, **values)
+
+        parameters = [*own, *shared]
+        run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+        return run
+
+    return wrap
 
 
 def _show(report: BackfillReport, as_json: bool) -> None:
@@ -151,39 +206,31 @@ def generate(
 
 
 @mozagg.command("export")
+@export_options("Read a pg_dump directory archive instead.")
 def export(
     kind: Annotated[OneType, typer.Option("--type", help="Aggregate type.")],
     day: DayArg,
-    from_dump: Annotated[
-        Path | None,
-        typer.Option(metavar="DIR", help="Read a pg_dump directory archive instead."),
-    ] = None,
-    aggregate_as_string: StringOpt = False,
-    source_url: SourceUrlOpt = None,
-    source_schema: SourceSchemaOpt = DEFAULT_SCHEMA,
-    out_dir: OutOpt = None,
-    lake: LakeOpt = None,
-    warehouse: WarehouseOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    args: ExportArgs,
 ) -> None:
     """Export one day (again if done before) to Parquet, the lake and the warehouse."""
     from sluice.recipes.mozagg import api
 
-    places = _places(source_url, source_schema, out_dir, lake, warehouse)
     with engine() as opened, progress() as bars:
         report = api.export_day(
             opened,
             kind.value,
             day,
-            places=places,
-            as_string=aggregate_as_string,
-            dump=from_dump,
+            places=args.places,
+            as_string=args.as_string,
+            dump=args.dump,
             progress=bars,
         )
-    _show(report, as_json)
+    _show(report, args.as_json)
 
 
 @mozagg.command("backfill")
+@export_options("Read archives DIR/<type>/<YYYYMMDD> instead.")
 def backfill(
     kind: Annotated[OneType, typer.Option("--type", help="Aggregate type.")],
     start: Annotated[date, typer.Option(parser=_day, metavar="YYYY-MM-DD", help="First day.")],
@@ -196,37 +243,27 @@ def backfill(
         bool,
         typer.Option("--refresh-changed", help="Export again the days whose source changed."),
     ] = False,
-    from_dump: Annotated[
-        Path | None,
-        typer.Option(metavar="DIR", help="Read archives DIR/<type>/<YYYYMMDD> instead."),
-    ] = None,
-    aggregate_as_string: StringOpt = False,
-    source_url: SourceUrlOpt = None,
-    source_schema: SourceSchemaOpt = DEFAULT_SCHEMA,
-    out_dir: OutOpt = None,
-    lake: LakeOpt = None,
-    warehouse: WarehouseOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    args: ExportArgs,
 ) -> None:
     """Export every day of a range not exported yet; resumable, shared by workers."""
     from sluice.recipes.mozagg import api
 
-    places = _places(source_url, source_schema, out_dir, lake, warehouse)
     with engine() as opened, progress() as bars:
         report = api.backfill_days(
             opened,
             kind.value,
             start,
             end,
-            places=places,
+            places=args.places,
             workers=workers,
             force=force,
             refresh_changed=refresh_changed,
-            as_string=aggregate_as_string,
-            dump_root=from_dump,
+            as_string=args.as_string,
+            dump_root=args.dump,
             progress=bars,
         )
-    _show(report, as_json)
+    _show(report, args.as_json)
 
 
 @mozagg.command("query")

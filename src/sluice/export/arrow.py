@@ -1,33 +1,32 @@
-"""Flattened rows → typed Arrow record batches, the same for every way in.
+"""Source rows → typed Arrow record batches, the same for every way in.
 
-Both ways in (a table's ``COPY ... TO STDOUT`` and a dump's data file) first give *flat*
-batches: every field as text — the reason a row is rejected (null for good rows), the JSON
-keys, the buckets as an array literal, the tail elements, optionally the bracketed string, the
-raw values of rejected rows. `typed` turns the good rows of a flat batch into the output
-schema (buckets ``list<int64>``, tail ``int64``, the table name's values and the day as
-constant columns); `rejected` lists the others with their line.
+Each way in gives *parts*: a batch's good rows (the JSON keys as text, the buckets as
+``list<int64>``, the tail as ``int64``, optionally the bracketed string) and its rejected rows
+with their place in the batch and why. The direct path's batches arrive from ADBC with the
+keys taken out on the server and the array in its binary form (`from_lists` splits it,
+vectorised); a dump's rows are flattened to text first (`from_flat`). `typed` adds the table
+name's values and the day as constant columns to the good rows, in the output schema.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from sluice.export.spec import ExportSpec, ds_nodash
+from sluice.formats import pgarray
 
-#: Bytes of CSV parsed into one batch: about 30,000 flattened rows, a row group of Parquet.
-BLOCK_BYTES = 4 << 20
 INT64_LIST = pa.list_(pa.int64())
 
 
 def flat_names(spec: ExportSpec, as_string: bool) -> list[str]:
-    """The columns of a flat batch, in the order of the export COPY."""
+    """The columns of a flat batch (a dump's rows flattened to text)."""
     names = ["reason", *spec.json_keys, "buckets", *spec.tail]
     if as_string:
         names.append("as_string")
@@ -57,7 +56,7 @@ class Rejected:
 
 
 class ChunkFile(io.RawIOBase):
-    """A readable file over an iterator of byte chunks (a COPY stream), for Arrow's reader."""
+    """A readable file over an iterator of byte chunks (a stream), for Arrow's readers."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks: Iterator[bytes] = iter(chunks)
@@ -78,45 +77,105 @@ class ChunkFile(io.RawIOBase):
         return n
 
 
-def csv_batches(
-    chunks: Iterable[bytes], spec: ExportSpec, as_string: bool
-) -> Iterator[pa.RecordBatch]:
-    """Flat batches of the tab-separated CSV an export COPY writes, read as a stream."""
-    names = flat_names(spec, as_string)
-    reader = pacsv.open_csv(
-        io.BufferedReader(ChunkFile(chunks), buffer_size=1 << 20),
-        read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK_BYTES),
-        parse_options=pacsv.ParseOptions(delimiter="\t", newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in names},
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-            null_values=[""],
-        ),
-    )
-    for batch in reader:
-        if batch.num_rows:
-            yield batch
+@dataclass(frozen=True)
+class Part:
+    """One batch of a table: its good rows (`good_names`), its rejected rows (index in the
+    batch, reason, JSON text, array text) and how many rows it had."""
+
+    good: pa.RecordBatch
+    rows: int
+    bad: list[tuple[int, str, str | None, str | None]] = field(default_factory=list)
+
+    def rejected(self, table: str, first_line: int) -> list[Rejected]:
+        return [Rejected(table, first_line + i, why, j, a) for i, why, j, a in self.bad]
 
 
-def rejected(batch: pa.RecordBatch, table: str, first_line: int) -> list[Rejected]:
-    """The rejected rows of a flat batch whose first row is line `first_line` of `table`."""
-    reasons = batch.column("reason")
-    if reasons.null_count == len(reasons):
-        return []
-    where = pc.indices_nonzero(pc.is_valid(reasons)).to_pylist()
-    json_text = batch.column("raw_json")
-    array_text = batch.column("raw_array")
-    return [
-        Rejected(
-            table,
-            first_line + i,
-            str(reasons[i].as_py()),
-            json_text[i].as_py(),
-            array_text[i].as_py(),
-        )
-        for i in where
-    ]
+def good_names(spec: ExportSpec, as_string: bool) -> list[str]:
+    """The columns of a part's good rows."""
+    names = [*spec.json_keys, "buckets", *spec.tail]
+    return [*names, "as_string"] if as_string else names
+
+
+def from_flat(flat: pa.RecordBatch, spec: ExportSpec, as_string: bool) -> Part:
+    """A flat batch (every field as text, `flat_names`) as a part."""
+    rows = flat.num_rows
+    reasons = flat.column("reason")
+    bad: list[tuple[int, str, str | None, str | None]] = []
+    if reasons.null_count != len(reasons):
+        json_text, array_text = flat.column("raw_json"), flat.column("raw_array")
+        for i in pc.indices_nonzero(pc.is_valid(reasons)).to_pylist():
+            bad.append((i, str(reasons[i].as_py()), json_text[i].as_py(), array_text[i].as_py()))
+        flat = flat.filter(pc.is_null(reasons))
+    columns = [flat.column(key) for key in spec.json_keys]
+    columns.append(buckets(flat.column("buckets")))
+    columns += [flat.column(name).cast(pa.int64()) for name in spec.tail]
+    if as_string:
+        columns.append(flat.column("as_string"))
+    return Part(pa.RecordBatch.from_arrays(columns, names=good_names(spec, as_string)), rows, bad)
+
+
+def from_lists(batch: pa.RecordBatch, spec: ExportSpec, as_string: bool) -> Part:
+    """A batch of `sluice.export.statements.export_select` (the JSON's type when it is not an
+    object, the JSON text of a rejected row, the keys, the array in its binary form, the
+    bracketed string) as a part. The arrays are split into buckets and tail without a Python
+    loop (`sluice.formats.pgarray`); rows are rejected for the reasons, and in the order, the
+    dump path gives."""
+    k = len(spec.tail)
+    rows = batch.num_rows
+    json_type, json_text = batch.column(0), batch.column(1)
+    keys = [batch.column(2 + i) for i in range(len(spec.json_keys))]
+    binary = batch.column(2 + len(keys))
+    packed = pgarray.Packed(binary)
+    shapes = packed.shapes()
+    lengths = shapes.lengths
+    not_object = np.asarray(json_type.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    good = shapes.simple & (lengths >= k) & ~not_object
+    rejected: list[tuple[int, str, str | None, str | None]] = []
+    if not good.all():
+        for i in np.flatnonzero(~good).tolist():
+            elements = pgarray.decode_one(binary[i].as_py())
+            rejected.append(_reject(spec, i, json_type[i].as_py(), json_text[i].as_py(), elements))
+        mask = pa.array(good)
+        keys = [pc.filter(column, mask) for column in keys]
+        if as_string:
+            batch = batch.filter(mask)
+    where = np.flatnonzero(good).astype(np.int64)
+    counts = lengths[where] - k
+    values = packed.gather(where, np.zeros(len(where), np.int64), counts)
+    offsets = np.concatenate([np.zeros(1, np.int64), np.cumsum(counts)]).astype(np.int32)
+    bucket_lists = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values), type=INT64_LIST)
+    tails = [pa.array(packed.element(where, lengths[where] - k + j)) for j in range(k)]
+    columns = [*keys, bucket_lists, *tails]
+    if as_string:
+        columns.append(batch.column(batch.num_columns - 1))
+    good_batch = pa.RecordBatch.from_arrays(columns, names=good_names(spec, as_string))
+    return Part(good_batch, rows, rejected)
+
+
+def _reject(
+    spec: ExportSpec,
+    i: int,
+    json_type: str | None,
+    json_text: str | None,
+    values: list[int | None] | None,
+) -> tuple[int, str, str | None, str | None]:
+    text = None if values is None else _array_text(values)
+    if json_type is not None:
+        why = f"{spec.json_column} is a JSON {json_type}, not an object"
+    elif values is None:
+        why = f"{spec.array_column} is NULL"
+    elif len(values) < len(spec.tail):
+        why = f"{spec.array_column} has {len(values)} elements, fewer than {len(spec.tail)}"
+    elif None in values:
+        why = f"{spec.array_column} has a NULL element"
+    else:
+        why = f"{spec.array_column} is not a one-dimensional array"
+    return i, why, json_text, text
+
+
+def _array_text(values: list[int | None]) -> str:
+    """An integer array as PostgreSQL writes it (``{1,NULL,3}``)."""
+    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
 
 
 def typed(
@@ -128,8 +187,8 @@ def typed(
     ingest: date,
     names: dict[str, str],
 ) -> pa.RecordBatch:
-    """The good rows of a flat batch in the output schema."""
-    good = batch.filter(pc.is_null(batch.column("reason")))
+    """The good rows of a part in the output schema."""
+    good = batch
     n = good.num_rows
     constants = {
         spec.type_column: spec.prefix,
@@ -142,8 +201,8 @@ def typed(
             columns.append(pa.repeat(pa.scalar(constants[name], pa.string()), n))
         else:
             columns.append(good.column(name))
-    columns.append(buckets(good.column("buckets")))
-    columns += [good.column(name).cast(pa.int64()) for name in spec.tail]
+    columns.append(good.column("buckets"))
+    columns += [good.column(name) for name in spec.tail]
     if "as_string" in good.schema.names and len(schema) > len(columns):
         columns.append(good.column("as_string"))
     return pa.RecordBatch.from_arrays(columns, schema=schema)

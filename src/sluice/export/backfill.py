@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from sluice.db import Database
-from sluice.export.flow import ExportDeclaration, ExportFlow, Plan
+from sluice.export.flow import ExportFlow, Plan
+from sluice.export.options import ExportDeclaration
 from sluice.ledger.records import RunCounts
 from sluice.runtime.progress import Progress
 from sluice.runtime.report import LoadReport, RunReport

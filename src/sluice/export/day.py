@@ -1,7 +1,7 @@
 """One day of one declaration exported to one Parquet file (zstd), with a rejects file.
 
 Whatever the way in (the source's tables directly, or a dump of them), a day is a sequence of
-tables, each a stream of flat batches (`sluice.export.arrow`); each batch is typed and written
+tables, each a stream of parts (`sluice.export.arrow.Part`); each part is typed and written
 as it comes, so memory holds a batch or two whatever the size of the tables. Bad rows never
 stop the day: they are counted and written to the rejects file with their table, line and
 reason. The Parquet file is written under a temporary name and renamed when complete.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,14 +23,14 @@ import pyarrow.parquet as pq
 
 from sluice.errors import StoreUnavailable
 from sluice.export import arrow
+from sluice.export.fetch import ArrowFetcher
 from sluice.export.source import SourceReader
 from sluice.export.spec import ExportSpec, ds_nodash
-from sluice.formats.streams import prefetch
 
 #: Reports rows done so far (for progress bars): the day's rows read, its tables done.
 RowsSink = Callable[[int], None]
-#: One table of a day: its name, the values of its name parts, its flat batches.
-TableStream = tuple[str, dict[str, str], Iterator[pa.RecordBatch]]
+#: One table of a day: its name, the values of its name parts, its parts.
+TableStream = tuple[str, dict[str, str], Iterator[arrow.Part]]
 
 
 @dataclass
@@ -129,14 +129,16 @@ def write_day(
                 writer = pq.ParquetWriter(partial, schema, compression="zstd")
             result.tables.append(table)
             line = 1
-            for flat in batches:
-                rejects.add(arrow.rejected(flat, table, line))
-                good = arrow.typed(flat, spec, schema, day=day, ingest=ingest_date, names=names)
+            for part in batches:
+                rejects.add(part.rejected(table, line))
+                good = arrow.typed(
+                    part.good, spec, schema, day=day, ingest=ingest_date, names=names
+                )
                 writer.write_batch(good)
-                line += flat.num_rows
+                line += part.rows
                 result.output_rows += good.num_rows
                 if on_rows is not None:
-                    on_rows(flat.num_rows)
+                    on_rows(part.rows)
             result.source_rows += line - 1
         if writer is not None:
             writer.close()
@@ -157,13 +159,15 @@ def write_day(
 
 
 def direct_tables(
-    reader: SourceReader, spec: ExportSpec, day: date, tables: list[str], *, as_string: bool
-) -> Iterator[TableStream]:
-    """The day's tables streamed from the source with ``COPY ... TO STDOUT``."""
-    for table in tables:
-        # read ahead in a thread: the server writes the next rows while these are converted
-        chunks = prefetch(reader.flattened(spec, table, as_string=as_string), depth=8)
-        yield table, spec.name_values(table, day), arrow.csv_batches(chunks, spec, as_string)
+    fetcher: ArrowFetcher, spec: ExportSpec, day: date, tables: list[str], *, as_string: bool
+) -> Generator[TableStream]:
+    """The day's tables fetched from the source as Arrow, two at a time (`fetcher`)."""
+
+    def convert(batch: pa.RecordBatch) -> arrow.Part:
+        return arrow.from_lists(batch, spec, as_string)
+
+    for table, parts in fetcher.tables(spec, tables, as_string=as_string, convert=convert):
+        yield table, spec.name_values(table, day), parts
 
 
 def export_direct(
@@ -178,18 +182,22 @@ def export_direct(
     on_rows: RowsSink | None = None,
 ) -> DayExport:
     """Export one day straight from the source, all its tables in one snapshot."""
-    with reader.snapshot():
+    with reader.snapshot() as fetcher:
         tables = reader.tables(spec, day)
-        return write_day(
-            spec,
-            day,
-            direct_tables(reader, spec, day, tables, as_string=as_string),
-            out_dir,
-            as_string=as_string,
-            ingest=ingest,
-            tag=tag,
-            on_rows=on_rows,
-        )
+        streams = direct_tables(fetcher, spec, day, tables, as_string=as_string)
+        try:
+            return write_day(
+                spec,
+                day,
+                streams,
+                out_dir,
+                as_string=as_string,
+                ingest=ingest,
+                tag=tag,
+                on_rows=on_rows,
+            )
+        finally:
+            streams.close()  # stops the fetch threads if the day ended early
 
 
 def read_parquet(path: str) -> pa.Table:

@@ -179,10 +179,8 @@ def flatten(
     return None, values, None, None
 
 
-def flat_batches(
-    lines: Iterable[bytes], spec: ExportSpec, as_string: bool
-) -> Iterator[pa.RecordBatch]:
-    """Flat batches (the direct path's shape) of a data file's COPY text lines."""
+def flat_batches(lines: Iterable[bytes], spec: ExportSpec, as_string: bool) -> Iterator[arrow.Part]:
+    """The parts (the direct path's shape) of a data file's COPY text lines."""
     names = arrow.flat_names(spec, as_string)
     width = len(names) - 3  # the values of a good row: all but reason and the raw values
     columns: list[list[str | None]] = [[] for _ in names]
@@ -198,14 +196,17 @@ def flat_batches(
         columns[-2].append(doc_text)
         columns[-1].append(arr_text)
         if len(columns[0]) >= BATCH_ROWS:
-            yield _batch(names, columns)
+            yield _part(names, columns, spec, as_string)
             columns = [[] for _ in names]
     if columns[0]:
-        yield _batch(names, columns)
+        yield _part(names, columns, spec, as_string)
 
 
-def _batch(names: list[str], columns: list[list[str | None]]) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], names=names)
+def _part(
+    names: list[str], columns: list[list[str | None]], spec: ExportSpec, as_string: bool
+) -> arrow.Part:
+    flat = pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], names=names)
+    return arrow.from_flat(flat, spec, as_string)
 
 
 def dump_tables(

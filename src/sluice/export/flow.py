@@ -14,6 +14,7 @@ runner commits it with the unit's move to ``loaded``. A day without source table
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +27,9 @@ from sluice.db import Connection, Database
 from sluice.errors import ConfigError
 from sluice.export.day import DayExport, export_direct
 from sluice.export.dump import export_dump
+from sluice.export.options import ExportDeclaration
 from sluice.export.repository import DayUnit, ExportLedger
-from sluice.export.source import SourceDatabase, SourceOptions
+from sluice.export.source import SourceDatabase
 from sluice.export.spec import ExportSpec
 from sluice.ledger.queue import Lane, WorkQueue
 from sluice.ledger.records import Counts, Discovered, FeedRow, Unit
@@ -59,28 +61,6 @@ class DaySink(Protocol):
     def publish(self, spec: ExportSpec, result: DayExport) -> int | None:
         """Replace the day in this sink by `result`'s file; a snapshot id, if it has one."""
         ...
-
-
-@dataclass(frozen=True)
-class ExportDeclaration:
-    """An export feed: a recipe's declaration, its source, where its files go."""
-
-    name: str
-    recipe: str
-    kind: str
-    out_dir: Path
-    source: SourceOptions = field(default_factory=SourceOptions)
-    as_string: bool = False
-
-    def options(self) -> dict[str, Any]:
-        return {
-            "recipe": self.recipe,
-            "type": self.kind,
-            "out_dir": str(self.out_dir),
-            "source_url": self.source.url,
-            "source_schema": self.source.schema,
-            "as_string": self.as_string,
-        }
 
 
 @dataclass(frozen=True)
@@ -130,13 +110,20 @@ class ExportFlow:
         db: Database,
         *,
         recipes: Mapping[str, Recipe],
-        sinks: Sequence[DaySink] = (),
+        sinks: Sequence[DaySink] | None = None,
     ) -> None:
         self.db = db
         self.recipes = dict(recipes)
-        self.sinks = list(sinks)
+        #: Sinks for every feed; None: each feed's own, from its declaration's lake and
+        #: warehouse (what a worker adopting a feed from the ledger publishes to).
+        self.sinks = None if sinks is None else list(sinks)
         self.step = PartitionStep(self)
-        self._feeds: FeedRegistry[ExportFeed] = FeedRegistry(self.adopt)
+        self._feeds: FeedRegistry[ExportFeed] = FeedRegistry(
+            self._from_row, kind=KIND, what="an export"
+        )
+        self._own: dict[tuple[str, str], DaySink] = {}
+        self._closers: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
 
     @property
     def steps(self) -> tuple[PartitionStep]:
@@ -159,28 +146,18 @@ class ExportFlow:
                 source_url=declared.source.url or "",
                 pattern=spec.name_regex(date(2000, 1, 1)).replace("20000101", "YYYYMMDD"),
                 options=declared.options(),
-                schedule="1d",
+                schedule=declared.schedule,
             )
         )
         return self._feeds.keep(ExportFeed(feed_id, declared.name, declared, spec, active))
 
     def adopt(self, row: FeedRow) -> ExportFeed:
-        if row.kind != KIND:
-            raise ConfigError(f"feed {row.name!r} is a {row.kind!r} feed, not an export")
-        opts = row.options
-        declared = ExportDeclaration(
-            name=row.name,
-            recipe=str(opts.get("recipe", "")),
-            kind=str(opts.get("type", "")),
-            out_dir=Path(str(opts.get("out_dir", "."))),
-            source=SourceOptions(
-                url=opts.get("source_url") or None,
-                schema=str(opts.get("source_schema", SourceOptions().schema)),
-            ),
-            as_string=bool(opts.get("as_string", False)),
-        )
+        return self._feeds.adopt(row)
+
+    def _from_row(self, row: FeedRow) -> ExportFeed:
+        declared = ExportDeclaration.from_options(row.name, row.options, row.schedule)
         spec = self._spec(declared.recipe, declared.kind, row.name)
-        return self._feeds.keep(ExportFeed(row.id, row.name, declared, spec, row.active))
+        return ExportFeed(row.id, row.name, declared, spec, row.active)
 
     def source(self, ledger: Ledger, feed_id: int) -> ExportFeed:
         return self._feeds.get(ledger, feed_id)
@@ -255,8 +232,58 @@ class ExportFlow:
         return DIRECT, {day_key(d): prints[d].digest for d in days}
 
     def scan(self, ledger: Ledger, feed: ExportFeed) -> Scan:
-        """Exports are planned by a backfill over a range of days, not by a listing."""
-        return Scan(feed.name, 0, 0)
+        """Plan the days the feed declares (from its start up to its end, or today): the
+        runtime's scan of an export. A feed without a start is planned only by backfills."""
+        declared = feed.declaration
+        if declared.start is None:
+            return Scan(feed.name, 0, 0)
+        days = days_between(declared.start, declared.days_end())
+        plan = self.plan(ledger, feed, days)
+        return Scan(feed.name, len(days), len(plan.queued))
+
+    # -- where days go ----------------------------------------------------------------------
+
+    def sinks_of(self, feed: ExportFeed) -> list[DaySink]:
+        """Where `feed`'s days are published: the flow's sinks if it was given some, else
+        the lake and the warehouse its declaration names (opened once per location)."""
+        if self.sinks is not None:
+            return self.sinks
+        declared = feed.declaration
+        found: list[DaySink] = []
+        with self._lock:
+            if declared.lake_dir is not None:
+                found.append(self._sink("lake", declared.lake_dir))
+            if declared.warehouse is not None:
+                found.append(self._sink("warehouse", declared.warehouse))
+        return found
+
+    def _sink(self, kind: str, where: Path) -> DaySink:
+        key = (kind, str(where))
+        known = self._own.get(key)
+        if known is not None:
+            return known
+        from sluice.export.publish import LakeSink, WarehouseSink
+
+        sink: DaySink
+        if kind == "lake":
+            from sluice.lake import Lake, LakeOptions
+
+            lake = Lake(LakeOptions(where))
+            self._closers.append(lake.close)
+            sink = LakeSink(lake)
+        else:
+            from sluice.warehouse import Warehouse, WarehouseOptions
+
+            sink = WarehouseSink(Warehouse(WarehouseOptions(where)))
+        self._own[key] = sink
+        return sink
+
+    def close(self) -> None:
+        """Close the lakes this flow opened for its feeds."""
+        with self._lock:
+            closers, self._closers, self._own = self._closers, [], {}
+        for close in closers:
+            close()
 
     # -- nothing runs after the units of an export --------------------------------------------
 
@@ -323,7 +350,7 @@ class PartitionStep:
                 on_rows=on_rows,
             )
             path = "dump"
-        snapshot = self._publish(feed.spec, result)
+        snapshot = self._publish(feed, result)
         faults.pause(f"export:{unit.key}")
         ExportLedger(tx).record_partition(
             feed_id=unit.feed_id,
@@ -355,15 +382,15 @@ class PartitionStep:
             phases=dict(result.seconds),
         )
 
-    def _publish(self, spec: ExportSpec, result: DayExport) -> int | None:
+    def _publish(self, feed: ExportFeed, result: DayExport) -> int | None:
         """Publish a day to every sink; the lake's snapshot id. An empty day touches none:
         a source trimmed of old days must not erase what was exported from them."""
         if result.empty:
             return None
         snapshot: int | None = None
-        for sink in self.flow.sinks:
+        for sink in self.flow.sinks_of(feed):
             begun = time.perf_counter()
-            got = sink.publish(spec, result)
+            got = sink.publish(feed.spec, result)
             result.seconds[sink.name] = time.perf_counter() - begun
             if got is not None:
                 snapshot = got

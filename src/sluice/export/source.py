@@ -1,9 +1,10 @@
 """The source of an export: a PostgreSQL schema of day-partitioned tables.
 
-The only module of the export that talks to the source database: it finds a day's tables in
-the catalog with the declaration's anchored pattern, reads what says whether they changed, and
-streams each table's flattened rows with ``COPY ... TO STDOUT``. It also writes generated
-sources (tables, rows, their index) for tests, demos and the benchmark.
+With `sluice.export.fetch` (which reads the tables' rows as Arrow, in the snapshot exported
+here), the only module of the export that talks to the source database: it finds a day's
+tables in the catalog with the declaration's anchored pattern, reads what says whether they
+changed, and holds the snapshot a day is read in. It also writes generated sources (tables,
+rows, their index) for tests, demos and the benchmark.
 """
 
 from __future__ import annotations
@@ -22,20 +23,13 @@ from sluice.db import Connection, Database
 from sluice.db.errors import classify
 from sluice.db.queries import load as load_queries
 from sluice.export import statements
+from sluice.export.fetch import ArrowFetcher
+from sluice.export.options import SourceOptions
 from sluice.export.spec import DAY_FORMAT, ExportSpec
 
 Q = load_queries("sluice.export", "source.sql")
 
-#: Bytes handed on at once by a COPY stream (psycopg gives the server's messages as they come).
-READ_BYTES = 1 << 20
-
-
-@dataclass(frozen=True)
-class SourceOptions:
-    """Where the source tables are: a database (None: sluice's own) and a schema."""
-
-    url: str | None = None
-    schema: str = "mozaggregator"
+__all__ = ["Fingerprint", "SourceDatabase", "SourceOptions", "SourceReader", "fingerprint"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +75,7 @@ class SourceDatabase:
         except psycopg.Error as exc:
             raise classify(exc, "connecting to the export source") from exc
         try:
-            yield SourceReader(conn, self.options.schema)
+            yield SourceReader(conn, self.options.schema, self.options.url or self.fallback.url)
         finally:
             conn.close()
 
@@ -89,9 +83,10 @@ class SourceDatabase:
 class SourceReader:
     """The statements of an export on one source connection."""
 
-    def __init__(self, conn: Connection, schema: str) -> None:
+    def __init__(self, conn: Connection, schema: str, url: str) -> None:
         self.conn = conn
         self.schema = schema
+        self.url = url
 
     def _all(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         try:
@@ -129,38 +124,16 @@ class SourceReader:
         return {day: fingerprint(rows) for day, rows in by_day.items()}
 
     @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        """One read-only snapshot for every table read inside (a day reads consistently)."""
+    def snapshot(self) -> Iterator[ArrowFetcher]:
+        """One read-only snapshot for everything read inside (a day reads consistently):
+        this connection's, exported to the connections of the fetcher it gives."""
         try:
             with self.conn.transaction():
                 self.conn.execute(Q["snapshot"])
-                yield
+                row = self.conn.execute(Q["export_snapshot"]).fetchone()
+                yield ArrowFetcher(self.url, self.schema, str(row[0]) if row else None)
         except psycopg.Error as exc:
             raise classify(exc, "reading the export source") from exc
-
-    def copy_out(self, statement: Any) -> Iterator[bytes]:
-        """The bytes of a ``COPY ... TO STDOUT`` in pieces of about `READ_BYTES` (the server
-        sends a message per row: handing rows on one by one would cost a call each)."""
-        try:
-            with self.conn.cursor() as cur, cur.copy(statement) as copy:
-                pending: list[bytes] = []
-                size = 0
-                for chunk in copy:
-                    pending.append(bytes(chunk))
-                    size += len(chunk)
-                    if size >= READ_BYTES:
-                        yield b"".join(pending)
-                        pending, size = [], 0
-                if pending:
-                    yield b"".join(pending)
-        except psycopg.Error as exc:
-            raise classify(exc, "copying from the export source") from exc
-
-    def flattened(self, spec: ExportSpec, table: str, *, as_string: bool) -> Iterator[bytes]:
-        return self.copy_out(statements.export_copy(spec, self.schema, table, as_string=as_string))
-
-    def raw(self, table: str) -> Iterator[bytes]:
-        return self.copy_out(statements.plain_copy(self.schema, table))
 
     # -- generated sources --------------------------------------------------------------------
 

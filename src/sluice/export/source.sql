@@ -20,3 +20,7 @@ ORDER BY c.relname
 
 -- name: snapshot
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY
+
+-- name: export_snapshot
+-- Shared with the connections that read the day's tables, so they all see this snapshot.
+SELECT pg_export_snapshot()

@@ -36,10 +36,23 @@ class Scan:
 class FeedRegistry(Generic[F]):
     """A flow's feeds by id, adopted from the ledger on first use."""
 
-    def __init__(self, adopt: Callable[[FeedRow], F]) -> None:
+    def __init__(
+        self, adopt: Callable[[FeedRow], F], *, kind: str | None = None, what: str = ""
+    ) -> None:
+        #: Builds a feed from its row (a flow's own reading of its options).
         self._adopt = adopt
+        #: With a kind, `adopt` refuses rows of other kinds: ``feed 'x' is a 'sync' feed, not
+        #: <what>``.
+        self._kind = kind
+        self._what = what
         self._feeds: dict[int, F] = {}
         self._lock = threading.Lock()
+
+    def adopt(self, row: FeedRow) -> F:
+        """The feed of a ledger row, built by the flow after its kind is checked, and kept."""
+        if self._kind is not None and row.kind != self._kind:
+            raise ConfigError(f"feed {row.name!r} is a {row.kind!r} feed, not {self._what}")
+        return self.keep(self._adopt(row))
 
     def keep(self, feed: F) -> F:
         with self._lock:
@@ -55,7 +68,7 @@ class FeedRegistry(Generic[F]):
         rows = ledger.feeds(ids=[feed_id])
         if not rows:
             raise ConfigError(f"feed {feed_id} is not registered")
-        return self._adopt(rows[0])
+        return self.adopt(rows[0])
 
     def name_of(self, feed_id: int) -> str:
         with self._lock:

@@ -66,7 +66,9 @@ class PostgresFlow:
         #: Loads this process runs at once (its worker threads).
         self.parallel = parallel
         self.step = LoadStep(self, BulkLoader(db, bulk))
-        self._sources: FeedRegistry[Source] = FeedRegistry(self.adopt)
+        self._sources: FeedRegistry[Source] = FeedRegistry(
+            self._from_row, kind=KIND, what="a table feed"
+        )
 
     @property
     def steps(self) -> tuple[LoadStep]:
@@ -109,7 +111,10 @@ class PostgresFlow:
 
     def adopt(self, row: FeedRow) -> Source:
         """A feed from its ledger row."""
-        if row.kind != KIND or row.target_id is None:
+        return self._sources.adopt(row)
+
+    def _from_row(self, row: FeedRow) -> Source:
+        if row.target_id is None:
             raise ConfigError(f"feed {row.name!r} is a {row.kind!r} feed, not a table feed")
         feed = Feed.from_registration(
             name=row.name,
@@ -120,7 +125,8 @@ class PostgresFlow:
             ordered=row.ordered,
             max_active=row.max_active,
         )
-        return self._keep(row.id, feed, row.target_id, row.active)
+        store, prefix = locate(feed.source, self.s3)
+        return Source(row.id, feed, row.target_id, store, prefix, row.active)
 
     def _keep(self, feed_id: int, feed: Feed, target_id: int, active: bool) -> Source:
         store, prefix = locate(feed.source, self.s3)

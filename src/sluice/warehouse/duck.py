@@ -4,12 +4,13 @@
 clustering fields, in one DuckDB transaction, so a re-export replaces the day and never
 doubles it. The file is opened for each refresh and each query, so that several processes
 can take turns (DuckDB lets one process write a file at a time; a process that finds it
-locked gets a transient error, and its unit is retried).
+locked waits for it a while, then gets a transient error, and its unit is retried).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from sluice.errors import ConfigError, StoreUnavailable
 #: 600,000-row day: 256 MB and 128 MB sort in the same time; 128 MB keeps the process's peak
 #: 130 MB lower (64 MB runs out of memory pinning blocks).
 MEMORY_LIMIT = "128MB"
+#: How long opening the file waits while another process writes it.
+LOCK_WAIT_SECONDS = 30.0
 
 
 def quoted(name: str) -> str:
@@ -49,15 +52,30 @@ class Warehouse:
         if read_only and not path.exists():
             raise ConfigError(f"no warehouse at {path} yet: export a day first")
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            raise StoreUnavailable(f"the warehouse {path} is busy or unreadable: {exc}") from exc
+        conn = self._open(path, read_only)
         try:
             conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
             yield conn
         finally:
             conn.close()
+
+    @staticmethod
+    def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """Open the file, waiting up to `LOCK_WAIT_SECONDS` while another process holds it
+        (DuckDB lets one process write a file at a time: workers publishing days at once take
+        turns)."""
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        pause = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                    raise StoreUnavailable(
+                        f"the warehouse {path} is busy or unreadable: {exc}"
+                    ) from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
     def refresh_day(
         self,

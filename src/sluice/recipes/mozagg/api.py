@@ -17,13 +17,12 @@ from typing import Any
 from sluice.api import Engine
 from sluice.export.backfill import BackfillReport, backfill
 from sluice.export.dump import write_dump
-from sluice.export.flow import PARTITION, ExportDeclaration, ExportFlow, days_between
-from sluice.export.publish import LakeSink, WarehouseSink
+from sluice.export.flow import PARTITION, ExportFlow, days_between
+from sluice.export.options import ExportDeclaration
 from sluice.export.repository import ExportLedger, PartitionRecord
 from sluice.export.source import SourceDatabase, SourceOptions
-from sluice.lake import Lake, LakeOptions
 from sluice.recipes.mozagg import generate as gen
-from sluice.recipes.mozagg.tables import DEFAULT_SCHEMA, TYPES, feed_name, spec
+from sluice.recipes.mozagg.tables import DEFAULT_SCHEMA, RECIPE, RECIPES, TYPES, feed_name, spec
 from sluice.runtime.progress import Progress
 from sluice.warehouse import Warehouse, WarehouseOptions
 
@@ -37,7 +36,6 @@ __all__ = [
     "query",
 ]
 
-RECIPE = "mozagg"
 #: The source of a generated mozaggregator: its schema in sluice's own database.
 DEFAULT_SOURCE = SourceOptions(schema=DEFAULT_SCHEMA)
 
@@ -68,23 +66,19 @@ def _warehouse(engine: Engine, places: Places) -> Warehouse:
 
 
 @contextmanager
-def _flow(engine: Engine, places: Places) -> Iterator[ExportFlow]:
-    here = places.resolved(engine)
-    assert here.lake_dir is not None
-    lake = Lake(LakeOptions(here.lake_dir))
+def _flow(engine: Engine) -> Iterator[ExportFlow]:
+    """An export flow publishing each feed's days where its declaration says."""
+    flow = ExportFlow(engine.db, recipes=RECIPES)
     try:
-        yield ExportFlow(
-            engine.db,
-            recipes={RECIPE: spec},
-            sinks=[LakeSink(lake), WarehouseSink(_warehouse(engine, here))],
-        )
+        yield flow
     finally:
-        lake.close()
+        flow.close()
 
 
 def _declaration(engine: Engine, kind: str, places: Places, as_string: bool) -> ExportDeclaration:
     here = places.resolved(engine)
-    assert here.out_dir is not None
+    assert here.out_dir is not None and here.lake_dir is not None
+    assert here.warehouse is not None
     return ExportDeclaration(
         name=feed_name(kind),
         recipe=RECIPE,
@@ -92,6 +86,8 @@ def _declaration(engine: Engine, kind: str, places: Places, as_string: bool) -> 
         out_dir=here.out_dir.resolve(),
         source=here.source,
         as_string=as_string,
+        lake_dir=here.lake_dir.resolve(),
+        warehouse=here.warehouse.resolve(),
     )
 
 
@@ -116,7 +112,7 @@ def backfill_days(
     if workers is not None:
         options = replace(options, workers=workers)
     command = f"mozagg backfill --type {kind} --start {start} --end {end}"
-    with _flow(engine, places) as flow:
+    with _flow(engine) as flow:
         return backfill(
             engine.db,
             flow,

@@ -56,3 +56,9 @@ def feed_name(kind: str) -> str:
 
 def table_name(kind: str, channel: str, version: str, day: str) -> str:
     return f"{kind}_{channel}_{version}_{day}"
+
+
+#: The recipe's name in export declarations (``recipe = "mozagg"``).
+RECIPE = "mozagg"
+#: The export recipes this package gives the runtime: recipe name → its declarations.
+RECIPES = {RECIPE: spec}
