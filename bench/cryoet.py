@@ -1,8 +1,10 @@
 """The CryoET sync benchmark: generated portal trees of 1 dataset with N runs (each with a tilt
 series, an alignment, 2 voxel spacings, 2 tomograms and 5 annotations with files).
 
-For each run count (default 20 and 200) and each store (a local folder, and an S3-compatible
-server process started here), it times imports with the real CLI — the first one fetching one
+For each run count (default 20 and 200) and each store (a local folder, and a bucket on each
+S3-compatible server process started here: moto's server mode, and s3rver from npm when
+``npm install`` has put it in ``node_modules``), it times imports with the real CLI — the first
+one fetching one
 document at a time (``--concurrency 1``, into a database of its own), the first one with the
 default pool, a re-run over unchanged input, a re-run after 10 % of the runs changed, and a
 ``--full`` re-run reading everything again — and prints the store requests (listings, listing
@@ -12,6 +14,11 @@ The point to read: statements are the same for 20 runs and for 200 (one read per
 at most one insert, update and delete), and listings are one per dataset prefix, their pages
 growing with the objects listed, not with the directories. The original importer issued at least
 one SELECT per row and one HEAD or listing per directory; the rows column gives that scale.
+
+Before the syncs it probes every server it can start: GETs per second of one small document at
+client concurrency 1, 4, 8 and 16, through sluice's own store client. A pool of concurrent reads
+can only make the first import faster against a server that answers more requests at once;
+moto's server does not (one Python process), s3rver does a little (one Node.js process).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +41,7 @@ from bench import report
 from bench.child import run_measured
 from bench.scratch import BenchError, ScratchDatabase, server_url
 from sluice.recipes.cryoet.generate import generate_tree
-from sluice.store import S3Options
+from sluice.store import S3Options, locate
 from sluice.sync.view import DEFAULT_CONCURRENCY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,26 +72,46 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="Documents fetched at once."
     )
+    parser.add_argument(
+        "--s3-server",
+        nargs="+",
+        choices=SERVERS,
+        default=None,
+        help="The S3-compatible server processes to sync from, one case each: moto (moto's "
+        "server mode) and s3rver (npm, see package.json). Default: both when s3rver is "
+        "installed, else moto.",
+    )
+    parser.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="Skip the probe of every installed S3 server's GETs per second by concurrency.",
+    )
     args = parser.parse_args(argv)
     server = server_url("cryoet")
     if server is None:
         return 2
-    stores = ["folder"] if args.no_s3 else ["folder", "s3"]
     results: list[dict[str, Any]] = []
+    probes: list[dict[str, Any]] = []
+    kinds: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="sluice-bench-cryoet-") as scratch:
-            s3 = None if args.no_s3 else _S3Server()
-            try:
-                for where in stores:
+            for runs in args.runs:
+                results += _case(server, args, Path(scratch), "folder", runs, None)
+            if not args.no_s3:
+                kinds = _server_kinds(args.s3_server)
+                if not args.no_probe:
+                    probes = _probe_servers(Path(scratch))
+            for kind in kinds:
+                s3 = _start(kind, Path(scratch) / f"s3-{kind}")
+                try:
                     for runs in args.runs:
-                        results += _case(server, args, Path(scratch), where, runs, s3)
-            finally:
-                if s3 is not None:
+                        results += _case(server, args, Path(scratch), f"s3 {kind}", runs, s3)
+                finally:
                     s3.stop()
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    _print(results, args.runs)
+    _print(results, args.runs, kinds, probes)
     return 0
 
 
@@ -98,8 +127,7 @@ def _case(
     database = ScratchDatabase(server, args.database)
     database.create()
     env = {**os.environ, "SLUICE_DATABASE_URL": database.url}
-    if where == "s3":
-        assert s3 is not None
+    if s3 is not None:
         bucket = s3.bucket(f"bench-{runs}")
         out, target = f"s3://{bucket}", bucket
         options = S3Options(endpoint_url=s3.endpoint)
@@ -121,8 +149,8 @@ def _case(
         "--import-everything",
         "--json",
     ]
-    if where == "s3":
-        command += ["--endpoint-url", s3.endpoint if s3 else ""]
+    if s3 is not None:
+        command += ["--endpoint-url", s3.endpoint]
     steps = []
     alone = ScratchDatabase(server, args.database + "_c1")
     alone.create()
@@ -141,7 +169,11 @@ def _case(
                 log=scratch / "cryoet.log",
             )
             if child.returncode != 0:
-                raise BenchError(f"sluice cryoet load failed:\n{child.log_tail()}")
+                raise BenchError(
+                    f"sluice cryoet load ({where}, {runs} runs, {step}) exited with "
+                    f"{child.returncode}:\n{child.stdout.decode(errors='replace')[-2000:]}\n"
+                    f"{child.log_tail()}"
+                )
             if own:
                 alone.drop()
             result = json.loads(child.stdout)
@@ -171,7 +203,9 @@ def _case(
     return steps
 
 
-def _print(results: list[dict[str, Any]], runs: list[int]) -> None:
+def _print(
+    results: list[dict[str, Any]], runs: list[int], kinds: list[str], probes: list[dict[str, Any]]
+) -> None:
     header = [
         "store",
         "runs",
@@ -205,9 +239,13 @@ def _print(results: list[dict[str, Any]], runs: list[int]) -> None:
         ]
         for r in results
     ]
+    if probes:
+        _print_probes(probes)
     print(
         "\nCryoET sync: 1 dataset, N runs (tilt series, alignment, 2 voxel spacings, "
-        "2 tomograms, 5 annotations with 2 files each)\n"
+        "2 tomograms, 5 annotations with 2 files each)"
+        + "".join(f"\n  store s3 {kind}: {SERVERS[kind]}" for kind in kinds)
+        + "\n"
     )
     print(report.table(header, rows, right=list(range(3, len(header)))))
     by_step: dict[tuple[str, str], set[int]] = {}
@@ -224,10 +262,20 @@ def _print(results: list[dict[str, Any]], runs: list[int]) -> None:
         for line in ratios:
             verdict = "ok" if line["ratio"] <= line["target"] else "MISSED"
             print(
-                f"  {line['store']:<6} {line['runs']:>5} runs  {line['name']:<24} "
+                f"  {line['store']:<9} {line['runs']:>5} runs  {line['name']:<24} "
                 f"{line['ratio']:.3f} (target <= {line['target']}) {verdict}"
             )
-    print(json.dumps({"constant_statements": constant, "ratios": ratios, "results": results}))
+    print(
+        json.dumps(
+            {
+                "constant_statements": constant,
+                "s3_servers": kinds,
+                "ratios": ratios,
+                "probes": probes,
+                "results": results,
+            }
+        )
+    )
 
 
 def _ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -250,23 +298,142 @@ def _ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-class _S3Server:
-    """An S3-compatible server process (moto's server mode) for the benchmark's buckets."""
+#: The S3-compatible server processes the bench can start, by name.
+SERVERS = {
+    "s3rver": "s3rver (npm, Node.js; objects in a folder)",
+    "moto": "moto's server mode (Python, in memory)",
+}
+#: Both servers accept these credentials (s3rver checks them; moto takes any).
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "S3RVER",
+    "AWS_SECRET_ACCESS_KEY": "S3RVER",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+#: The probe: GETs of small documents, this many at each client concurrency.
+PROBE_GETS = 300
+PROBE_CONCURRENCY = (1, 4, 8, 16)
+PROBE_DOCUMENT = json.dumps({"values": ["x" * 40] * 40}).encode()
 
-    def __init__(self) -> None:
+
+def _s3rver() -> str | None:
+    """The s3rver command installed by ``npm install`` (package.json), or one on the PATH."""
+    local = ROOT / "node_modules" / ".bin" / "s3rver"
+    if local.exists():
+        return str(local)
+    return shutil.which("s3rver")
+
+
+def _server_kinds(asked: list[str] | None) -> list[str]:
+    if asked is None:
+        if _s3rver() is not None:
+            return ["moto", "s3rver"]
+        print(
+            "bench: s3rver is not installed (npm install, see package.json); only moto's "
+            "server, which answers GETs one at a time whatever the client's concurrency",
+            file=sys.stderr,
+        )
+        return ["moto"]
+    if "s3rver" in asked and _s3rver() is None:
+        raise BenchError("s3rver is not installed: run npm install (see package.json)")
+    return list(dict.fromkeys(asked))
+
+
+def _start(kind: str, folder: Path) -> _S3Server:
+    if kind == "s3rver":
+        command = _s3rver()
+        assert command is not None
+        folder.mkdir(parents=True, exist_ok=True)
+        return _S3Server(
+            lambda port: [
+                command,
+                "--silent",
+                "-d",
+                str(folder),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            # s3rver's listing continuation tokens use DES, which OpenSSL 3 keeps in its legacy
+            # provider: without it a listing of more than one page fails.
+            {"NODE_OPTIONS": "--openssl-legacy-provider"},
+        )
+    return _S3Server(
+        lambda port: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    )
+
+
+def _probe_servers(scratch: Path) -> list[dict[str, Any]]:
+    """Every installed server's GETs per second at each client concurrency, through sluice's
+    own store client: whether a pool of concurrent reads can be faster against it at all."""
+    kinds = [k for k in SERVERS if k != "s3rver" or _s3rver() is not None]
+    probes = []
+    for kind in kinds:
+        print(f"[{time.strftime('%H:%M:%S')}] probing {kind}", file=sys.stderr)
+        s3 = _start(kind, scratch / f"probe-{kind}")
+        try:
+            probes.append({"server": kind, "per_second": _probe(s3)})
+        finally:
+            s3.stop()
+    return probes
+
+
+def _probe(s3: _S3Server) -> dict[str, float]:
+    bucket = s3.bucket("probe")
+    keys = [f"probe/{i:04d}.json" for i in range(PROBE_GETS)]
+    store, _ = locate(f"s3://{bucket}", S3Options(endpoint_url=s3.endpoint))
+    for key in keys:
+        store.put(key, PROBE_DOCUMENT)
+
+    def get(key: str) -> int:
+        return len(b"".join(store.read(key)))
+
+    get(keys[0])  # the connection and the client, set up once
+    rates = {}
+    for concurrency in PROBE_CONCURRENCY:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            read = sum(pool.map(get, keys))
+        seconds = time.perf_counter() - started
+        if read != len(PROBE_DOCUMENT) * len(keys):
+            raise BenchError(f"the probe read {read} bytes, expected {len(PROBE_DOCUMENT)} each")
+        rates[str(concurrency)] = round(len(keys) / seconds, 1)
+    return rates
+
+
+def _print_probes(probes: list[dict[str, Any]]) -> None:
+    print(
+        f"\nS3 server processes here: GETs per second of a {len(PROBE_DOCUMENT):,}-byte "
+        f"document ({PROBE_GETS} GETs at each client concurrency, sluice's store client)\n"
+    )
+    header = ["server", *(f"c={c}" for c in PROBE_CONCURRENCY), f"c={PROBE_CONCURRENCY[-1]} / c=1"]
+    rows = [
+        [
+            SERVERS[p["server"]],
+            *(f"{p['per_second'][str(c)]:.0f}" for c in PROBE_CONCURRENCY),
+            f"{p['per_second'][str(PROBE_CONCURRENCY[-1])] / p['per_second']['1']:.2f}×",
+        ]
+        for p in probes
+    ]
+    print(report.table(header, rows, right=list(range(1, len(header)))))
+
+
+class _S3Server:
+    """An S3-compatible server process for the benchmark's buckets, on a free local port."""
+
+    def __init__(
+        self, command: Callable[[int], list[str]], env: dict[str, str] | None = None
+    ) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         self.endpoint = f"http://127.0.0.1:{port}"
-        self.env = {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
+        self.env = dict(CREDENTIALS)
         os.environ.update(self.env)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            command(port),
+            env={**os.environ, **(env or {})},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -101,7 +101,9 @@ class Results:
     server_version: str
     database: str
     files: Files
+    #: The median of the floor's samples (each a COPY of the file as in (a)).
     floor_seconds: float = 0.0
+    floor_samples: list[float] = field(default_factory=list)
     keyed_one: keyed.KeyedResult | None = None
     keyed_split: keyed.KeyedResult | None = None
     seed_fresh: SeedResult | None = None
@@ -123,6 +125,7 @@ class _Complete:
     """Results of a finished run, every step present."""
 
     floor: float
+    floor_samples: list[float]
     keyed_one: keyed.KeyedResult
     keyed_split: keyed.KeyedResult
     seed_fresh: SeedResult
@@ -146,7 +149,14 @@ def _complete(results: Results) -> _Complete:
         raise BenchError("the run ended before every step was measured")
     runs = {"fresh": r.fresh, "unchanged": r.unchanged, "changed": r.changed}
     return _Complete(
-        r.floor_seconds, r.keyed_one, r.keyed_split, r.seed_fresh, r.seed_reimport, runs, r.matview
+        r.floor_seconds,
+        r.floor_samples,
+        r.keyed_one,
+        r.keyed_split,
+        r.seed_fresh,
+        r.seed_reimport,
+        runs,
+        r.matview,
     )
 
 
@@ -187,6 +197,7 @@ def figures(results: Results) -> dict[str, Any]:
         "changed_rows": results.files.changed_rows,
         "seconds": {
             "floor": r3(floor),
+            "floor_samples": [r3(f) for f in results.floor_samples],
             "keyed_one": r3(done.keyed_one.seconds),
             "keyed_split": r3(done.keyed_split.seconds),
             "seed_fresh": r3(done.seed_fresh.seconds),
@@ -281,6 +292,11 @@ def _print_steps(done: _Complete, pct: str) -> None:
     ]
     print(report.table(["step", "seconds", "× floor", "target", ""], rows, right=[1, 2]))
     print(f"({LOAD_TIME}; (a), (a1), (a2) and (b) are timed around their SQL only)")
+    print(
+        "(a) is the median of the floor's samples, taken first, before (d) and before (e): "
+        + ", ".join(f"{f:.2f}" for f in done.floor_samples)
+        + " s"
+    )
     fresh = done.runs["fresh"].phases
     print(
         "COPY s + keys s: "

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -19,7 +20,12 @@ from psycopg import sql
 from sluice.api import Engine, open_engine
 from sluice.config import Settings
 from sluice.load import serving_sql as sv
-from sluice.load.serving import APPLICATION_NAME, LOCK_NAMESPACE, serving_overview
+from sluice.load.serving import (
+    APPLICATION_NAME,
+    LOCK_NAMESPACE,
+    apply_plan,
+    serving_overview,
+)
 from sluice.load.spec import Column, Feed, ServingView, TableSpec
 from sluice.recipes.glam.api import generate, import_aggregates
 from sluice.recipes.glam.tables import table_spec
@@ -245,6 +251,50 @@ def test_keys_left_by_a_run_that_did_not_apply_them_are_applied_next(
     assert (status.pending_keys, status.current) == (0, True)
 
 
+def test_the_apply_looks_each_key_up_by_index(
+    engine: Engine, tmp_path: Path, db: psycopg.Connection
+) -> None:
+    """The apply's cost follows the keys, not the table: its plan reads neither the serving
+    copy nor the table whole (no sequential scan, no hash join), only index lookups by key."""
+    bucket = str(tmp_path / "bucket")
+    spec = table_spec("desktop", "nightly")
+    generate("desktop", "nightly", rows=3000, shards=1, out=bucket)
+    import_aggregates(engine, "desktop", "nightly", bucket)
+    generate("desktop", "nightly", rows=0, shards=0, out=bucket, base=bucket, change=0.1)
+    import_aggregates(engine, "desktop", "nightly", bucket, refresh=False)
+    db.execute(f"ANALYZE {DESKTOP}")
+    db.execute(f"ANALYZE {SERVING}")
+    row = db.execute(
+        "SELECT id FROM sluice.targets WHERE name = %s", [f"{spec.schema}.{spec.name}"]
+    ).fetchone()
+    assert row is not None
+
+    with db.transaction(force_rollback=True):
+        taken = db.execute(sv.take_keys(), {"target_id": row[0]}).rowcount
+        apply_plan(db)
+        [(plan,)] = db.execute(
+            sql.SQL("EXPLAIN (FORMAT JSON) {}").format(sv.apply(spec))
+        ).fetchall()
+
+    nodes = list(_plan_nodes(plan[0]["Plan"]))
+    assert 250 <= taken <= 350
+    scans = {(n["Node Type"], n.get("Relation Name")) for n in nodes if "Relation Name" in n}
+    assert ("Index Scan", DESKTOP) in scans
+    assert ("Index Scan", SERVING) in scans
+    assert not [n for n in nodes if n["Node Type"] in ("Hash Join", "Merge Join")]
+    assert ("Seq Scan", DESKTOP) not in scans and ("Seq Scan", SERVING) not in scans
+    # Rolled back: the keys are still pending, and the run applies them.
+    report = engine.refresh_views([_desktop_feed(bucket)])
+    assert (report.hooks[0]["method"], report.hooks[0]["keys"]) == ("apply", taken)
+    assert_served(db, spec)
+
+
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
 def _desktop_feed(bucket: str) -> Feed:
     from sluice.recipes.glam.tables import feed
 
@@ -315,7 +365,8 @@ def test_readers_see_all_or_nothing_of_an_apply_and_never_wait(
     import_aggregates(engine, "desktop", "nightly", bucket, refresh=False)
     changed = day2.changed_rows
     # The apply writes its rows, then waits two seconds before its commit: readers must see
-    # none of them meanwhile.
+    # none of them meanwhile. (The MERGE fires the statement's AFTER INSERT triggers once it
+    # has done all its work, updates included.)
     db.execute(
         "CREATE FUNCTION pause_apply() RETURNS trigger LANGUAGE plpgsql AS "
         "$$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$"
@@ -394,6 +445,9 @@ def test_readers_see_all_or_nothing_of_an_apply_and_never_wait(
     assert errors == []
     assert report.hooks[0]["method"] == "apply"
     assert report.hooks[0]["keys"] == changed
+    # The pause ran inside the apply, after its MERGE had written every row: readers read
+    # for two seconds with the whole change written and not committed.
+    assert report.hooks[0]["seconds"] >= 2.0
     assert set(seen) <= {0, changed}  # all of the change or none of it, never a part
     assert seen[0] == 0 and changed in seen
     assert during[0] > 0  # some reads ran while the apply's transaction was open

@@ -253,7 +253,9 @@ class TargetRepository:
             if duplicate is not None:
                 raise self._duplicate(obj, duplicate)
             with phases.measure("update"):
+                conn.execute("SET LOCAL enable_hashjoin = off")
                 updated = conn.execute(st.update_changed(spec, staging)).rowcount
+                conn.execute("SET LOCAL enable_hashjoin = on")
             if record is not None and updated:
                 with phases.measure("keys"):
                     record.updated(conn, staging)

@@ -3,10 +3,11 @@
 * **Recording.** Inside each load's transaction, the merge records the surrogate keys it
   inserted, updated or deleted in ``sluice.serving_pending`` (`KeyRecorder`), so the keys
   commit with the rows or not at all.
-* **Apply.** At the end of a run one transaction (`ServingTable.apply`) moves the target's
-  pending keys into a temporary table, updates the serving rows of those keys whose values
-  differ, inserts the ones it lacks, deletes the ones the target no longer has, and marks the
-  target served. Readers read the old rows until that commit and the new ones after it; the
+* **Apply.** At the end of a run one transaction (`ServingTable.serve`) moves the target's
+  pending keys into a temporary table in key order, then one ``MERGE`` updates the serving
+  rows of those keys whose values differ, inserts the ones it lacks, deletes the ones the
+  target no longer has, looking each key up by index in key order, and the target is marked
+  served. Readers read the old rows until that commit and the new ones after it; the
   apply takes row locks only (no lock a reader would wait for).
 * **Build.** A serving copy that is new (its table was empty and is no longer) or replaces a
   materialized view is built in bulk (`ServingTable.build`): a new table created and filled in
@@ -230,8 +231,11 @@ class ServingTable:
         """The pending keys, applied; return how many. The changes they stand for were
         counted in `seq` (read before the keys were taken, so a load that commits meanwhile
         is applied now or next time, never lost)."""
-        row = conn.execute(sv.apply(self.spec), {"target_id": target_id}).fetchone()
-        keys, written = (int(row[0]), int(row[1])) if row else (0, 0)
+        keys = max(conn.execute(sv.take_keys(), {"target_id": target_id}).rowcount, 0)
+        written = 0
+        if keys:
+            apply_plan(conn)
+            written = max(conn.execute(sv.apply(self.spec)).rowcount, 0)
         log.debug("%s: %d keys, %d rows written", self.name, keys, written)
         ServingLedger(conn)._run(
             "serving_applied", {"target_id": target_id, "seq": seq, "state": "ready"}
@@ -307,6 +311,15 @@ class ServingTable:
                 log.info("%s: a reader holds the serving copy (attempt %d)", self.name, attempt)
                 time.sleep(0.2)
         return False
+
+
+def apply_plan(conn: Connection) -> None:
+    """The apply's planner settings, for the rest of its transaction: only nested loops, so
+    each key is looked up by index in key order (see `serving_sql.apply`), never a hash join
+    that reads the whole serving table to find a tenth of it and writes its rows in random
+    order, nor a merge join that reads a whole index."""
+    conn.execute("SET LOCAL enable_hashjoin = off")
+    conn.execute("SET LOCAL enable_mergejoin = off")
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 The serving copy is a table with the target's surrogate key and declared columns, in that order.
 Keys changed by loads are recorded in ``sluice.serving_pending`` (target id, surrogate key); the
-apply takes them and brings exactly those rows of the serving table to
-the target's current rows, in one statement.
+apply moves them into a temporary table and brings exactly those rows of the serving table to
+the target's current rows, in one ``MERGE``.
 """
 
 from __future__ import annotations
@@ -166,44 +166,60 @@ def record_updated(staging_name: str) -> sql.Composed:
 
 # -- the apply --------------------------------------------------------------------------------
 
+#: The temporary table an apply moves the target's pending keys into (dropped at its commit).
+KEYS = sql.Identifier("sluice_serving_keys")
+
+
+def take_keys() -> sql.Composed:
+    """Move the target's pending keys (parameter ``target_id``) into a temporary table, in key
+    order; the statement's row count is the number of keys. The keys leave the ledger at the
+    apply's commit and stay if it rolls back.
+
+    Key order is the serving table's physical order (it is built from the table, which is
+    filled in key order), so the apply's lookups and writes walk both tables from front to
+    back: each page is read once and written while it is still in the buffer cache."""
+    return sql.SQL(
+        "CREATE TEMPORARY TABLE {keys} ON COMMIT DROP AS "
+        "WITH k AS (DELETE FROM {pending} WHERE target_id = %(target_id)s RETURNING key_id) "
+        "SELECT key_id FROM k ORDER BY key_id"
+    ).format(keys=KEYS, pending=PENDING)
+
 
 def apply(spec: TableSpec) -> sql.Composed:
-    """One statement: take the target's pending keys (deleted from the ledger at commit, kept
-    if the apply rolls back), update the serving rows of those keys whose values differ,
-    insert the rows the copy lacks, and (for a table whose loads delete) delete the serving
-    rows of keys the table no longer has. Returns the keys taken and the rows written.
+    """One set-wise ``MERGE`` over the keys taken: the serving rows of those keys whose values
+    differ are updated, the rows the copy lacks inserted and (for a table whose loads delete)
+    the rows of keys the table no longer has deleted. Its row count is the rows written.
 
-    The update rewrites a row in place: only value columns ever change in a target (keys are
-    never updated), so the indexed columns stay put and the update is a HOT one where the page
-    has room (no index is touched). A plain UPDATE rather than INSERT ... ON CONFLICT: it
-    writes no tuple lock first, a third less WAL. The three parts work on different keys (a
-    key's row is in the copy or not, in the table or not), so one statement, with one
-    snapshot, does them all."""
+    Each key is looked up once in the table and once in the serving copy, in key order (the
+    caller turns hash joins off: a hash join would read the whole serving table to find a tenth
+    of it, and write its rows in random order). An updated row is rewritten in place: only
+    value columns ever change in a target (keys are never updated), so the indexed columns stay
+    put and the update is a HOT one where the page has room (no index is touched). A row whose
+    values are already current is left alone."""
     assert spec.surrogate is not None
     cols = tuple(c.name for c in spec.all_columns)
     sur = sql.Identifier(spec.surrogate)
-    deleted = sql.SQL(
-        ", gone AS (DELETE FROM {serving} s USING k WHERE s.{sur} = k.key_id "
-        "AND NOT EXISTS (SELECT FROM {table} b WHERE b.{sur} = k.key_id) RETURNING 1)"
-    ).format(serving=serving(spec), sur=sur, table=st.table(spec))
+    deleted = sql.SQL("WHEN MATCHED AND b.{present} IS NULL THEN DELETE ").format(
+        present=sql.Identifier("sluice_present")
+    )
     return sql.SQL(
-        "WITH k AS (DELETE FROM {pending} WHERE target_id = %(target_id)s RETURNING key_id), "
-        "u AS (UPDATE {serving} s SET ({cols}) = ROW({new}) FROM k JOIN {table} b "
-        "ON b.{sur} = k.key_id WHERE s.{sur} = k.key_id AND ({old}) IS DISTINCT FROM ({new}) "
-        "RETURNING 1), "
-        "i AS (INSERT INTO {serving} ({all}) SELECT {ball} FROM k JOIN {table} b "
-        "ON b.{sur} = k.key_id WHERE NOT EXISTS (SELECT FROM {serving} s WHERE s.{sur} = "
-        "k.key_id) RETURNING 1){deleted} "
-        "SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM u) + (SELECT count(*) FROM i)"
+        "MERGE INTO {serving} s USING (SELECT k.key_id AS sluice_key, b.{sur} AS sluice_present, "
+        "{bcols} FROM {keys} k LEFT JOIN {table} b ON b.{sur} = k.key_id) b "
+        "ON s.{sur} = b.sluice_key "
+        "{deleted}"
+        "WHEN MATCHED AND b.sluice_present IS NOT NULL AND ({old}) IS DISTINCT FROM ({new}) "
+        "THEN UPDATE SET ({cols}) = ROW({new}) "
+        "WHEN NOT MATCHED AND b.sluice_present IS NOT NULL THEN "
+        "INSERT ({all}) VALUES (b.sluice_key, {new})"
     ).format(
-        pending=PENDING,
         serving=serving(spec),
-        all=_names(columns(spec)),
-        ball=_names(columns(spec), "b"),
-        table=st.table(spec),
         sur=sur,
-        cols=_names(cols),
-        new=_names(cols, "b"),
-        old=_names(cols, "s"),
+        bcols=_names(cols, "b"),
+        keys=KEYS,
+        table=st.table(spec),
         deleted=deleted if spec.mode == "replace" else sql.SQL(""),
+        old=_names(cols, "s"),
+        new=_names(cols, "b"),
+        cols=_names(cols),
+        all=_names(columns(spec)),
     )
