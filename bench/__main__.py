@@ -42,6 +42,35 @@ benchmarks:
           the Iceberg commit and DuckDB refresh; c/a, d/a, b/c and peak RSS.
           Options: --rows N, --tables N, --keep, --database NAME.
 
+  cubic   Cubic routing: 10,000 small objects over 20 tables scanned and routed to Archive
+          (seconds, store requests) and a re-scan that finds nothing new; the lake write of a
+          1M-row change file (raw and typed) against pyarrow CSV → Parquet (the floor), with
+          peak RSS; and the current view's benchmark when it is there. Options: --objects N,
+          --tables N, --rows N, --no-current, --keep, --database NAME.
+
+  current Cubic current view: a 1M-row change file (inserts, updates, deletes, before-images)
+          applied to a view of 1M rows, and the LOAD file before it, each against a COPY of
+          the same file into an unlogged table (the floor). Options: --rows N, --keep,
+          --database NAME.
+
+  fetchers The sources that fill Incoming: 'sluice cubic dmap fetch' of 20 datasets of 50 MB from
+          a fake DMAP API process against a plain streaming copy (MB/s, peak RSS), and the
+          stream batcher (Redis) against XRANGE of the same messages (messages/s).
+          Options: --datasets N, --mb N, --messages N, --redis-url URL, --keep, --database NAME.
+
+  ichnaea The Ichnaea submit API and fan-out (Redis, SLUICE_REDIS_URL or 127.0.0.1:6379): one
+          XADD per request (the floor) against 'sluice ichnaea serve' under load (requests/s,
+          p50 / p99 at saturation and at 500 requests/s), then fan-out to a dummy and a bucket
+          export against a hand-written XREADGROUP + XADD + XACK loop (reports/s).
+          Options: --seconds S, --connections N, --reports N, --redis-url URL, --database NAME.
+
+  stations Ichnaea station updater: observations per second through apply_batch (1M wifi
+          observations over 100,000 stations, 20 % new, batches of 500 reports) against a COPY
+          of the same observations into an unlogged table; and the lag from the intake stream
+          to station rows at 500 requests/s through the fan-out (Redis: SLUICE_REDIS_URL).
+          Options: --observations N, --stations N, --new FRACTION, --per-report N, --batch N,
+          --lag-seconds S (0: no lag step), --keep, --database NAME.
+
 Needs SLUICE_DATABASE_URL (a PostgreSQL >= 15 server on which the role may create databases)
 and the project's virtual environment. 'python -m bench NAME --help' shows a benchmark's options.
 """
@@ -83,6 +112,36 @@ def _mozagg(argv: list[str]) -> int:
     return mozagg.main(argv)
 
 
+def _current(argv: list[str]) -> int:
+    from bench import current
+
+    return current.main(argv)
+
+
+def _cubic(argv: list[str]) -> int:
+    from bench import cubic
+
+    return cubic.main(argv)
+
+
+def _ichnaea(argv: list[str]) -> int:
+    from bench import ichnaea
+
+    return ichnaea.main(argv)
+
+
+def _stations(argv: list[str]) -> int:
+    from bench import stations
+
+    return stations.main(argv)
+
+
+def _fetchers(argv: list[str]) -> int:
+    from bench import fetchers
+
+    return fetchers.main(argv)
+
+
 BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "glam": _glam,
     "cryoet": _cryoet,
@@ -90,6 +149,11 @@ BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "runtime": _runtime,
     "service": _service,
     "mozagg": _mozagg,
+    "current": _current,
+    "cubic": _cubic,
+    "fetchers": _fetchers,
+    "ichnaea": _ichnaea,
+    "stations": _stations,
 }
 
 

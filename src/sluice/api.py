@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sluice.config import PROJECT_FILE, STARTER, Settings, load_settings
 from sluice.db import Database
-from sluice.errors import ConfigError
+from sluice.errors import ConfigError, SluiceError
 from sluice.ledger.queue import LOAD, WorkQueue
 from sluice.ledger.records import UnitRecord
 from sluice.ledger.repository import Ledger
@@ -28,7 +30,8 @@ from sluice.load.flow import PostgresFlow
 from sluice.load.serving import ServingStatus, serving_overview
 from sluice.load.spec import Feed
 from sluice.recipes import sync_recipes
-from sluice.runtime.flows import Declared, Flow
+from sluice.route.flow import RouteFlow
+from sluice.runtime.flows import Consumer, Declared, Flow
 from sluice.runtime.progress import Progress
 from sluice.runtime.report import RunReport
 from sluice.runtime.service import Service, ServiceOptions, ServiceReport, run_feeds
@@ -42,7 +45,11 @@ from sluice.status import (
     read_status,
     read_throughput,
 )
+from sluice.store import S3Options
 from sluice.sync.flow import SyncFlow
+
+if TYPE_CHECKING:
+    from sluice.export.flow import ExportFlow
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +98,66 @@ class Engine:
     @property
     def flows(self) -> list[Flow]:
         """Every flow the runtime works, each with its feed kind and steps."""
-        return [self.flow, self.sync_flow]
+        return [self.flow, self.sync_flow, self.dmap_flow, self.cubic_flow, self.export_flow]
+
+    @property
+    def consumers(self) -> list[Consumer]:
+        """The long-running stream consumers ``sluice run`` and ``sluice worker`` run beside
+        the flows: the Ichnaea fan-out when ``[ichnaea] enabled = true``, and a batcher per
+        ``[streams.NAME]``."""
+        from sluice.stream.consumer import StreamConsumer
+
+        incoming = self.settings.cubic.incoming
+        batchers: list[Consumer] = [
+            StreamConsumer(declared, incoming, self.cubic_s3)
+            for declared in self.settings.streams.values()
+        ]
+        if not self.settings.ichnaea.enabled:
+            return batchers
+        from sluice.recipes.ichnaea.fanout import FanoutConsumer
+
+        return [FanoutConsumer(self.db, self.settings.ichnaea, self.settings.s3), *batchers]
+
+    @cached_property
+    def export_flow(self) -> ExportFlow:
+        """Exports of day-partitioned tables (``[exports.NAME]``; a unit per day, lane
+        ``partition``), each feed publishing where its declaration says."""
+        from sluice.export.flow import ExportFlow
+        from sluice.recipes.mozagg.tables import RECIPES
+
+        return ExportFlow(self.db, recipes=RECIPES)
+
+    @cached_property
+    def cubic_flow(self) -> RouteFlow:
+        """The Cubic routing (``[cubic]``: Incoming → lake → Archive / Error)."""
+        from sluice.recipes.cubic.routing import route_flow
+
+        return route_flow(self.db, self.settings.cubic, self.settings.runner.max_attempts)
+
+    @cached_property
+    def dmap_flow(self) -> Flow:
+        """The Cubic DMAP fetch on its schedule (``[cubic.dmap]``; a feed of kind ``fetch``)."""
+        from sluice.recipes.cubic import dmap_fetch
+
+        s3 = self.cubic_s3
+        return dmap_fetch.flow(self.db, self.settings.cubic_dmap, self.settings.cubic.incoming, s3)
+
+    @property
+    def cubic_s3(self) -> S3Options:
+        """The S3 options of the Cubic locations (their own endpoint, if set)."""
+        endpoint = self.settings.cubic.endpoint_url or self.settings.s3.endpoint_url
+        return replace(self.settings.s3, endpoint_url=endpoint)
 
     def declared(self) -> list[Declared]:
         """The feeds and syncs of the project file, each with the flow that registers it."""
         found: list[Declared] = [(self.flow, feed) for feed in self.settings.feeds.values()]
         found += [(self.sync_flow, sync) for sync in self.settings.syncs.values()]
+        from sluice.recipes.cubic.dmap_fetch import declaration
+
+        dmap = declaration(self.settings.cubic_dmap)
+        found += [(self.dmap_flow, dmap)] if dmap else []
+        found += [(self.cubic_flow, table) for table in self.settings.cubic.tables.values()]
+        found += [(self.export_flow, export) for export in self.settings.exports.values()]
         return found
 
     # -- feeds and runs ---------------------------------------------------------------------
@@ -172,14 +233,30 @@ class Engine:
         """Run every active feed (declared in the project file, or registered on the ledger)
         on its schedule until `stop` is set; with `once`, one pass over all of them."""
         options = ServiceOptions(runner=self.settings.runner, grace_seconds=grace_seconds)
-        service = Service(self.db, self.flows, options, declared=self.declared(), progress=progress)
+        service = Service(
+            self.db,
+            self.flows,
+            options,
+            declared=self.declared(),
+            progress=progress,
+            consumers=self.consumers,
+        )
         return service.run(stop, once=once, command="run --once" if once else "run")
 
     # -- the ledger -------------------------------------------------------------------------
 
     def status(self, *, errors: int = 10, runs: int = 5) -> StatusReport:
         with self.db.connection(autocommit=True) as conn:
-            return read_status(Ledger(conn), errors=errors, runs=runs)
+            report = read_status(Ledger(conn), errors=errors, runs=runs)
+        for consumer in self.consumers:
+            figures = getattr(consumer, "status", None)  # optional: see runtime.flows.Consumer
+            if not callable(figures):
+                continue
+            try:
+                report.consumers[consumer.name] = figures()
+            except SluiceError as exc:  # its queue is away: say so, show the ledger anyway
+                report.consumers[consumer.name] = {"error": str(exc)}
+        return report
 
     def serving(self) -> list[ServingStatus]:
         """Per target: the kind of its serving copy, the keys waiting to be applied, and
@@ -276,6 +353,10 @@ class Engine:
     # -- lifetime ---------------------------------------------------------------------------
 
     def close(self) -> None:
+        if "cubic_flow" in self.__dict__:
+            self.cubic_flow.close()
+        if "export_flow" in self.__dict__:
+            self.export_flow.close()
         self.db.close()
 
     def __enter__(self) -> Engine:

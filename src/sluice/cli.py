@@ -238,6 +238,8 @@ def status(
         print_json(report.as_dict())
     else:
         render.status_report(out, report)
+        for name, figures in report.consumers.items():
+            render.summary(out, name, figures)
 
 
 @app.command()
@@ -277,6 +279,13 @@ app.add_typer(recipes.glam, name="glam")
 app.add_typer(recipes.cryoet, name="cryoet")
 app.add_typer(importlib.import_module("sluice.commands.mozagg").mozagg, name="mozagg")
 app.add_typer(importlib.import_module("sluice.commands.ichnaea").ichnaea, name="ichnaea")
+app.add_typer(importlib.import_module("sluice.commands.stream").stream, name="stream")
+app.add_typer(importlib.import_module("sluice.commands.cubic").cubic, name="cubic")
+# `sluice cubic dmap`: the DMAP fetcher's verbs join the routing's `cubic` group.
+importlib.import_module("sluice.commands.cubic").cubic.add_typer(
+    importlib.import_module("sluice.commands.dmap").dmap, name="dmap"
+)
+app.add_typer(importlib.import_module("sluice.commands.lake").lake, name="lake")
 app.add_typer(db_app, name="db")
 
 

@@ -10,12 +10,15 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sluice import schedule
 from sluice.db import DatabaseOptions, check_url
 from sluice.errors import ConfigError
+from sluice.export.options import DEFAULT_SCHEDULE as EXPORT_SCHEDULE
+from sluice.export.options import ExportDeclaration, SourceOptions
 from sluice.load.bulk import BulkOptions
 from sluice.load.spec import (
     BAD_ROWS,
@@ -28,9 +31,12 @@ from sluice.load.spec import (
     ServingView,
     TableSpec,
 )
+from sluice.recipes.cubic.dmap import DmapOptions, parse_dmap
+from sluice.recipes.cubic.options import CubicOptions, parse_cubic
 from sluice.recipes.ichnaea.options import IchnaeaOptions
 from sluice.runtime.runner import RunnerOptions
 from sluice.store import S3Options
+from sluice.stream.options import StreamDeclaration, parse_streams
 from sluice.sync.flow import DEFAULT_SCHEDULE as SYNC_SCHEDULE
 from sluice.sync.flow import SyncDeclaration
 
@@ -77,12 +83,20 @@ class Settings:
     feeds: Mapping[str, Feed] = field(default_factory=dict)
     #: Hierarchical syncs declared in the project file (``[syncs.NAME]``), by name.
     syncs: Mapping[str, SyncDeclaration] = field(default_factory=dict)
+    #: Export feeds declared in the project file (``[exports.NAME]``), by name.
+    exports: Mapping[str, ExportDeclaration] = field(default_factory=dict)
     #: The Celery broker (``sluice worker``, ``sluice scheduler``) and the queue on it.
     broker_url: str = DEFAULT_BROKER
     broker_queue: str = "sluice"
     #: The Ichnaea intake (``[ichnaea]``): its Redis, its bounds, whether ``sluice serve``
     #: mounts the submit routes.
     ichnaea: IchnaeaOptions = field(default_factory=IchnaeaOptions)
+    #: The Cubic routing (``[cubic]``): Incoming, Archive, Error and lake locations, tables.
+    cubic: CubicOptions = field(default_factory=CubicOptions)
+    #: The DMAP fetcher (``[cubic.dmap]``): the API, its keys, its schedule.
+    cubic_dmap: DmapOptions = field(default_factory=DmapOptions)
+    #: Broker streams ``sluice run`` batches into the Cubic Incoming (``[streams.NAME]``).
+    streams: Mapping[str, StreamDeclaration] = field(default_factory=dict)
 
     @property
     def database(self) -> DatabaseOptions:
@@ -161,7 +175,21 @@ def _from_data(
 ) -> Settings:
     where = str(path) if path else "settings"
     _only_keys(
-        data, {"project", "database", "s3", "load", "broker", "feeds", "syncs", "ichnaea"}, where
+        data,
+        {
+            "project",
+            "database",
+            "s3",
+            "load",
+            "broker",
+            "feeds",
+            "syncs",
+            "exports",
+            "ichnaea",
+            "cubic",
+            "streams",
+        },
+        where,
     )
     project = _section(data, "project", where)
     broker = _section(data, "broker", where)
@@ -231,9 +259,13 @@ def _from_data(
         load=load_options,
         feeds=feeds,
         syncs=_syncs(_section(data, "syncs", where), where),
+        exports=_exports(_section(data, "exports", where), where, state_path, root),
         broker_url=broker_url,
         broker_queue=env.get("SLUICE_QUEUE") or _get(broker, "queue", str, "sluice", where),
         ichnaea=_ichnaea(_section(data, "ichnaea", where), env, where),
+        cubic=parse_cubic(_section(data, "cubic", where), env, state_path, root, where),
+        cubic_dmap=parse_dmap(_section(data, "cubic", where).get("dmap", {}), env, where),
+        streams=parse_streams(_section(data, "streams", where), env, where),
     )
 
 
@@ -337,6 +369,79 @@ def _syncs(section: dict[str, Any], where: str) -> dict[str, SyncDeclaration]:
         except ConfigError as exc:
             raise ConfigError(f"{sync_where}: {exc}") from None
     return syncs
+
+
+_EXPORT_KEYS = {
+    "recipe",
+    "type",
+    "start",
+    "end",
+    "source_url",
+    "source_schema",
+    "out_dir",
+    "lake",
+    "warehouse",
+    "aggregate_as_string",
+    "schedule",
+}
+
+
+def _exports(
+    section: dict[str, Any], where: str, state: Path, root: Path
+) -> dict[str, ExportDeclaration]:
+    """``[exports.NAME]`` tables: a recipe and its type, the days, the source, where the
+    Parquet, the lake and the warehouse are (relative paths: to the project folder; by
+    default under the state directory). The recipe is checked when the feed is registered."""
+    exports = {}
+    for name, body in section.items():
+        at = f"{where} [exports.{name}]"
+        if not isinstance(body, dict):
+            raise ConfigError(f"{at}: expected a table")
+        _only_keys(body, _EXPORT_KEYS, at)
+        for key in ("recipe", "type"):
+            if not _get(body, key, str, "", at):
+                raise ConfigError(f"{at}: {key!r} is required")
+
+        def place(key: str, default: Path, at: str = at, body: dict[str, Any] = body) -> Path:
+            text = _get(body, key, str, "", at)
+            return (root / text).resolve() if text else default
+
+        try:
+            exports[name] = ExportDeclaration(
+                name=name,
+                recipe=body["recipe"],
+                kind=body["type"],
+                out_dir=place("out_dir", state / "export"),
+                source=SourceOptions(
+                    url=_get(body, "source_url", str, "", at) or None,
+                    schema=_get(body, "source_schema", str, SourceOptions().schema, at),
+                ),
+                as_string=_get(body, "aggregate_as_string", bool, False, at),
+                lake_dir=place("lake", state / "lake"),
+                warehouse=place("warehouse", state / "warehouse.duckdb"),
+                start=_day(body, "start", at),
+                end=_day(body, "end", at),
+                schedule=_get(body, "schedule", str, EXPORT_SCHEDULE, at),
+            )
+        except ConfigError as exc:
+            message = str(exc)
+            raise ConfigError(message if message.startswith(at) else f"{at}: {message}") from None
+    return exports
+
+
+def _day(body: dict[str, Any], key: str, where: str) -> date | None:
+    """A TOML date (``2019-12-01``) or the same as a string."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{where}: {key} must be a day (YYYY-MM-DD), got {value!r}")
 
 
 def _serving_body(body: dict[str, Any], where: str) -> dict[str, Any]:

@@ -43,6 +43,9 @@ COMMANDS = [
     "cryoet",
     "mozagg",
     "ichnaea",
+    "stream",
+    "cubic",
+    "lake",
     "db",
 ]
 LOG_LINE = re.compile(
