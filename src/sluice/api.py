@@ -30,7 +30,6 @@ from sluice.load.flow import PostgresFlow
 from sluice.load.serving import ServingStatus, serving_overview
 from sluice.load.spec import Feed
 from sluice.recipes import sync_recipes
-from sluice.route.flow import RouteFlow
 from sluice.runtime.flows import Consumer, Declared, Flow
 from sluice.runtime.progress import Progress
 from sluice.runtime.report import RunReport
@@ -50,6 +49,7 @@ from sluice.sync.flow import SyncFlow
 
 if TYPE_CHECKING:
     from sluice.export.flow import ExportFlow
+    from sluice.route.flow import RouteFlow
 
 log = logging.getLogger(__name__)
 

@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 #: Bytes asked from the store per read; large enough to keep COPY fed, small enough for memory.
 READ_CHUNK = 1 << 20
+#: Bytes per part of a multipart upload (S3's minimum) and parts uploaded at once.
+UPLOAD_PART = 5 << 20
+UPLOAD_PARALLEL = 2
 
 
 @dataclass(frozen=True)
@@ -301,7 +304,11 @@ class Store:
         """Write `data` (bytes, or an iterable of chunks streamed as a multipart upload)."""
         self.requests.puts += 1
         try:
-            obstore.put(self._backend, key, data)
+            # Parts of S3's minimum size, two in flight: an upload holds about 10 MB whatever
+            # the object's size (the defaults, twelve parts in flight, held 35-50 MB).
+            obstore.put(
+                self._backend, key, data, chunk_size=UPLOAD_PART, max_concurrency=UPLOAD_PARALLEL
+            )
         except Exception as exc:
             raise _classify(exc, self.uri(key)) from exc
         return self.head(key)

@@ -71,3 +71,14 @@ def test_status_of_an_empty_intake(sluice: Sluice, redis_url: str) -> None:
     text = ok(sluice, "status", env=env).stdout
     assert "depth" in text and "accepted" in text
     assert "warning: no export config" in text
+
+
+def test_exports_list_hides_the_secrets_of_urls(sluice: Sluice, redis_url: str) -> None:
+    env = {"SLUICE_REDIS_URL": redis_url}
+    url = f"https://user:pa55@geo.example/v2/geosubmit?key={SECRET}&x=1"
+    ok(sluice, "exports", "add", "geo", "--kind", "geosubmit", "--url", url, env=env)
+    listed = json.loads(ok(sluice, "exports", "list", "--json", env=env).stdout)
+    assert [e["url"] for e in listed] == ["https://user:***@geo.example/v2/geosubmit?key=***&x=1"]
+    assert SECRET not in ok(sluice, "exports", "list", env=env).stdout
+    revealed = json.loads(ok(sluice, "exports", "list", "--json", "--reveal", env=env).stdout)
+    assert [e["url"] for e in revealed] == [url]

@@ -397,12 +397,21 @@ def exports_remove(
 
 
 @exports_app.command("list")
-def exports_list(as_json: JsonOpt = False) -> None:
-    """List the export configs."""
+def exports_list(
+    as_json: JsonOpt = False,
+    reveal: Annotated[
+        bool, typer.Option("--reveal", help="Show the URLs' passwords and keys.")
+    ] = False,
+) -> None:
+    """List the export configs (URL secrets hidden, unless --reveal)."""
+    from sluice.fanout.exporters import shown_url
     from sluice.recipes.ichnaea import api
 
     with engine() as opened:
         found = [c.as_dict() for c in api.list_exports(opened.db)]
+    for row in found:
+        if row["url"] and not reveal:  # a geosubmit URL carries its target's API key
+            row["url"] = shown_url(str(row["url"]))
     if as_json:
         print_json(found)
         return

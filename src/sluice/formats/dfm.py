@@ -14,10 +14,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from sluice.errors import BadInputError
+
+if TYPE_CHECKING:  # Arrow is imported where a schema is built: reading a .dfm needs none
+    import pyarrow as pa
 
 __all__ = [
     "MAX_DFM_BYTES",
@@ -76,6 +78,8 @@ class Dfm:
 
     def arrow_schema(self, *, typed: bool = True) -> pa.Schema:
         """The columns as Arrow fields, lower-cased; every one a string when not `typed`."""
+        import pyarrow as pa
+
         return pa.schema(
             [pa.field(c.lower, arrow_type(c) if typed else pa.string()) for c in self.columns]
         )
@@ -202,6 +206,8 @@ def _int_or_none(value: object) -> int | None:
 
 def arrow_type(column: Column) -> pa.DataType:
     """The Arrow type of a ``.dfm`` column (the lake's typed tables)."""
+    import pyarrow as pa
+
     kind = column.type
     if kind in ("INT1", "INT2"):
         return pa.int16()
