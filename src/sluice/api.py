@@ -249,13 +249,12 @@ class Engine:
         with self.db.connection(autocommit=True) as conn:
             report = read_status(Ledger(conn), errors=errors, runs=runs)
         for consumer in self.consumers:
-            figures = getattr(consumer, "status", None)  # optional: see runtime.flows.Consumer
-            if not callable(figures):
-                continue
             try:
-                report.consumers[consumer.name] = figures()
+                figures = consumer.status()
             except SluiceError as exc:  # its queue is away: say so, show the ledger anyway
-                report.consumers[consumer.name] = {"error": str(exc)}
+                figures = {"error": str(exc)}
+            if figures is not None:
+                report.consumers[consumer.name] = figures
         return report
 
     def serving(self) -> list[ServingStatus]:

@@ -32,8 +32,12 @@ class Repository:
     @contextmanager
     def atomic(self) -> Iterator[None]:
         """A transaction (a savepoint inside one) that no other thread's statement joins."""
-        with self._guard, self.conn.transaction():
-            yield
+        with self._guard:
+            try:
+                with self.conn.transaction():
+                    yield
+            except psycopg.Error as exc:  # its BEGIN or COMMIT: a lost connection, say
+                raise _translate(exc, "transaction") from exc
 
     def _one(self, name: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
         return self._run(name, params).fetchone()

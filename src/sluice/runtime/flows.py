@@ -88,13 +88,16 @@ Declared = tuple[Flow, Any]
 class Consumer(Protocol):
     """Long-running work that is not ledger units: a loop over an acknowledged queue of its
     own (the Ichnaea fan-out reads Redis Streams), which keeps its own crash safety. ``sluice
-    run`` and ``sluice worker`` run each in a thread of their process until they stop. One
-    that also has ``status() -> dict`` (raising SluiceError when it cannot tell) is shown by
-    ``sluice status``."""
+    run`` and ``sluice worker`` run each in a thread of their process until they stop."""
 
     @property
     def name(self) -> str: ...
 
     def run(self, stop: threading.Event, *, once: bool) -> object:
         """Work until `stop` is set; with `once`, until nothing is left to do now."""
+        ...
+
+    def status(self) -> dict[str, Any] | None:
+        """Figures for ``sluice status`` (None: nothing to show); raises SluiceError when
+        its queue cannot be read."""
         ...

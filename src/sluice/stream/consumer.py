@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import replace
+from typing import Any
 
 from sluice.store import S3Options, locate
 from sluice.stream.batcher import Batcher, BatchReport, StreamBusy
@@ -36,6 +37,10 @@ class StreamConsumer:
     @property
     def name(self) -> str:
         return f"stream {self.declared.name}"
+
+    def status(self) -> dict[str, Any] | None:
+        """Nothing beside the ledger: the objects it wrote are the routing's loads."""
+        return None
 
     def run(self, stop: threading.Event, *, once: bool) -> BatchReport | None:
         options = self.declared.options
