@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Units whose retry is more than a requeue, and the verb that does it (a routed file is back
+#: in Incoming only once it is moved out of Error).
+RETRIED_ELSEWHERE = {"cubic": "sluice cubic retry"}
 #: What a retry of loads named by id requeues.
 BY_ID = (Status.ERRORED, Status.SUPERSEDED)
 
@@ -310,7 +313,12 @@ class Engine:
                 self._known_feed(ledger, feed)
             for load_id in load_ids or ():
                 found = ledger.unit(load_id)
-                if found is None or found.kind != LOAD.kind:
+                if found is None:
+                    raise ConfigError(f"there is no load {load_id}")
+                if found.kind in RETRIED_ELSEWHERE:
+                    verb = RETRIED_ELSEWHERE[found.kind]
+                    raise ConfigError(f"load {load_id} is a {found.kind} load: use '{verb}'")
+                if found.kind != LOAD.kind:
                     raise ConfigError(f"there is no load {load_id}")
             statuses = BY_ID if load_ids else (Status.ERRORED,)
             return WorkQueue(conn).retry(
