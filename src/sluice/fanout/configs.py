@@ -8,13 +8,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-import psycopg
-from psycopg import sql
-from psycopg.rows import dict_row
-
-from sluice.db import Database
-from sluice.db.errors import classify
 from sluice.db.queries import load as load_queries
+from sluice.db.schema_store import SchemaStore
 from sluice.errors import ConfigError
 
 Q = load_queries("sluice.fanout", "configs.sql")
@@ -79,21 +74,11 @@ def check(config: ExportConfig, kinds: Iterable[str]) -> None:
         raise ConfigError(f"export {config.name}: skip lists too long (1024 / 64 characters)")
 
 
-class ConfigStore:
+class ConfigStore(SchemaStore):
     """The ``export_config`` table of `schema`, over the database's pool."""
 
-    def __init__(self, db: Database, schema: str) -> None:
-        self.db = db
-        self.schema = schema
-
-    def _run(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        query = sql.SQL(Q[name]).format(schema=sql.Identifier(self.schema))
-        try:
-            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                cur.execute(query, params)
-                return cur.fetchall() if cur.description else []
-        except psycopg.Error as exc:
-            raise classify(exc, f"export config query {name}") from exc
+    queries = Q
+    what = "export config"
 
     def list(self) -> list[ExportConfig]:
         return [_config(row) for row in self._run("list_configs", {})]

@@ -14,13 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-import psycopg
-from psycopg import sql
-from psycopg.rows import dict_row
-
-from sluice.db import Database
-from sluice.db.errors import classify
 from sluice.db.queries import load as load_queries
+from sluice.db.schema_store import SchemaStore
 from sluice.errors import ConfigError
 
 Q = load_queries("sluice.intake", "keys.sql")
@@ -59,21 +54,11 @@ def keeps(rate: int | None, draw: float) -> bool:
     return rate is not None and rate > 0 and rate / 100 >= draw
 
 
-class KeyStore:
+class KeyStore(SchemaStore):
     """The ``api_key`` table of `schema`, over the database's pool."""
 
-    def __init__(self, db: Database, schema: str) -> None:
-        self.db = db
-        self.schema = schema
-
-    def _run(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        query = sql.SQL(Q[name]).format(schema=sql.Identifier(self.schema))
-        try:
-            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                cur.execute(query, params)
-                return cur.fetchall() if cur.description else []
-        except psycopg.Error as exc:
-            raise classify(exc, f"api key query {name}") from exc
+    queries = Q
+    what = "api key"
 
     def get(self, valid_key: str) -> ApiKey | None:
         rows = self._run("get_key", {"valid_key": valid_key})
