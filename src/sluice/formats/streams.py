@@ -9,8 +9,11 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 from sluice.errors import BadInputError
+
+T = TypeVar("T")
 
 _DONE = object()
 
@@ -168,10 +171,11 @@ class LineGuard:
         )
 
 
-def prefetch(stream: Iterable[bytes], depth: int = 4) -> Iterator[bytes]:
+def prefetch(stream: Iterable[T], depth: int = 4) -> Iterator[T]:
     """Iterate `stream` in a background thread, `depth` pieces ahead, so that reading from the
-    store (network, decompression) overlaps with sending to the database. Errors raised by the
-    stream are raised again in the consumer; closing the consumer stops the reader."""
+    store (network, decompression, parsing) overlaps with what the consumer does with each
+    piece (sending it to the database, writing Parquet). Errors raised by the stream are
+    raised again in the consumer; closing the consumer stops the reader."""
     pieces: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -194,8 +198,7 @@ def prefetch(stream: Iterable[bytes], depth: int = 4) -> Iterator[bytes]:
                 return
             if isinstance(item, BaseException):
                 raise item
-            assert isinstance(item, bytes)
-            yield item
+            yield cast(T, item)
     finally:
         stop.set()
         while reader.is_alive():

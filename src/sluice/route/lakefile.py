@@ -19,6 +19,7 @@ from sluice import faults
 from sluice.errors import BadInputError, SchemaError
 from sluice.export.arrow import ChunkFile
 from sluice.formats.dfm import Column, Dfm
+from sluice.formats.streams import prefetch
 from sluice.lake import Lake
 from sluice.route.cast import cast_column, lake_type
 
@@ -152,46 +153,63 @@ def write_file(
     partition = list(spec.partition)
     schema = output_schema(columns, partition, spec.typed)
     done = Written(spec.table)
-    rejects: list[tuple[int, str, str | None, str]] = []
+    rejects = Rejects()
     path = "/".join(f"{k}={v}" for k, v in spec.partition.items()) + f"/{spec.tag}.parquet"
     names = [c.name for c in columns]
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        rows = 0
+        for batch in read_batches(rest, names, delimiter, spec.obj):
+            arrays = _typed(batch, columns, spec.typed, rows, rejects)
+            n = batch.num_rows
+            arrays += [pa.repeat(pa.scalar(v, pa.string()), n) for v in spec.partition.values()]
+            rows += n
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
     with (
         lake.output(spec.table, schema, partition, path) as (location, stream),
         pq.ParquetWriter(stream, schema) as writer,
     ):
-        for batch in read_batches(rest, names, delimiter, spec.obj):
-            arrays = _typed(batch, columns, spec.typed, done, rejects)
-            n = batch.num_rows
-            arrays += [pa.repeat(pa.scalar(v, pa.string()), n) for v in spec.partition.values()]
-            writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
-            done.rows += n
+        # Reading and casting the next batches in a thread while this one is written: both
+        # run mostly in Arrow, outside the interpreter lock, so they overlap on two cores.
+        for batch in prefetch(batches(), depth=1):
+            writer.write_batch(batch)
+            done.rows += batch.num_rows
             on_rows(done.rows)
+    done.rejects = rejects.count
     done.files = [location] if done.rows else []
     faults.pause("lake")
     done.snapshot_id = lake.overwrite(spec.table, schema, spec.partition, done.files)
-    _write_rejects(lake, spec, rejects)
+    _write_rejects(lake, spec, rejects.kept)
     return done
+
+
+@dataclass
+class Rejects:
+    """The values of a file that did not cast: every one counted, the first ones kept."""
+
+    kept: list[tuple[int, str, str | None, str]] = field(default_factory=list)
+    count: int = 0
 
 
 def _typed(
     batch: pa.RecordBatch,
     columns: Sequence[Column],
     typed: bool,
-    done: Written,
-    rejects: list[tuple[int, str, str | None, str]],
+    first_row: int,
+    rejects: Rejects,
 ) -> list[pa.Array]:
     if not typed:
         return list(batch.columns)
-    first_row = done.rows
     arrays = []
     for i, column in enumerate(columns):
         values = batch.column(i)
         cast = cast_column(values, column)
-        done.rejects += len(cast.failed)
+        rejects.count += len(cast.failed)
         for row in cast.failed:
-            if len(rejects) < MAX_REJECTS_KEPT:
+            if len(rejects.kept) < MAX_REJECTS_KEPT:
                 # line 1 is the header; rows with newlines inside values shift this
-                rejects.append(
+                rejects.kept.append(
                     (first_row + row + 2, column.lower, values[row].as_py(), cast.reason)
                 )
         arrays.append(cast.values)
