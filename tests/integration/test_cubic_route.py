@@ -366,7 +366,7 @@ def test_a_restart_supersedes_the_old_snapshots_waiting_loads(cubic: Engine, roo
         assert flow.scan(ledger, table).new == 1
     statuses = sorted((r["key"], r["status"]) for r in api.loads(cubic, table=ODS))
     assert statuses == [
-        (f"{ODS_PREFIX}LOAD1.csv.gz", "ready"),
+        (f"{ODS_PREFIX}LOAD1.csv.gz", "ready_for_ingesting"),
         (f"{ODS_PREFIX}LOAD1.csv.gz", "superseded"),
         (f"{ODS_PREFIX}LOAD2.csv.gz", "superseded"),
         (f"{CT_PREFIX}20211201-112233444.csv.gz", "superseded"),
@@ -511,9 +511,9 @@ def test_an_inactive_table_is_neither_scanned_nor_advanced(cubic: Engine, root: 
         cubic.cubic_flow.scan(ledger, cubic.cubic_flow.register(ledger, declarations()[ODS]))
     api.set_active(cubic, ODS, False)
     assert ran(run_once(cubic))
-    assert {r["status"] for r in api.loads(cubic, table=ODS)} == {"ready"}
+    assert {r["status"] for r in api.loads(cubic, table=ODS)} == {"ready_for_ingesting"}
     status = api.status(cubic)
-    assert status.loads[ODS] == {"ready": 4}
+    assert status.loads[ODS] == {"ready_for_ingesting": 4}
     assert [t.active for t in status.tables if t.name == ODS] == [False]
 
 

@@ -27,6 +27,7 @@ DOCUMENTED_EDGES = [
     ("ingesting", "ready"),
     ("ingesting", "ready_for_archiving"),
     ("ingesting", "ready_for_erroring"),
+    ("ingesting", "ready_for_ingesting"),
     ("ingesting", "superseded"),
     ("ready", "ingesting"),
     ("ready", "ready_for_erroring"),
@@ -110,7 +111,8 @@ def test_every_pair_outside_the_table_is_refused() -> None:
             "ingesting",
             "archived",
             "a load cannot go from 'ingesting' to 'archived'; from 'ingesting' it may go to "
-            "errored, loaded, ready, ready_for_archiving, ready_for_erroring, superseded",
+            "errored, loaded, ready, ready_for_archiving, ready_for_erroring, ready_for_ingesting, "
+            "superseded",
         ),
         (
             "superseded",

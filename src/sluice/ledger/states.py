@@ -13,8 +13,8 @@ Pipelines that keep their sources in place (GLAM-style buckets) use::
 
 Pipelines that route their sources (Cubic-style Incoming buckets) go on to Archive or Error::
 
-    ready ▶ ready_for_ingesting ▶ ingesting ▶ ready_for_archiving ▶ archiving ▶ archived
-                                      └──────▶ ready_for_erroring ▶ erroring ▶ errored
+    ready ─batch─▶ ready_for_ingesting ◀─▶ ingesting ▶ ready_for_archiving ▶ archiving ▶ archived
+      └────────────────────────────────────────┴──────▶ ready_for_erroring ▶ erroring ▶ errored
 
 A newer version of the same object makes a waiting load ``superseded``; an object whose
 content was already loaded under another version is ``skipped``. A superseded version that a
@@ -59,6 +59,7 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
             S.READY_FOR_ERRORING,
             S.ERRORED,
             S.READY,  # transient failure or expired lease: back to the queue
+            S.READY_FOR_INGESTING,  # the same, for a routed load (its batch is formed)
             S.SUPERSEDED,  # the object changed under us
         }
     ),

@@ -4,12 +4,15 @@ Archive, or to Error with the reason.
 Its units (kind ``cubic``, one per object version) go through three lanes of the work
 queue, each a step the runner drives with leases, retries and failure isolation per load:
 
-* ingest ``ready → ingesting → ready_for_archiving`` (bad input: ``ready_for_erroring``);
+* the scan records each new load in ``ready`` and, in the same transaction, puts it in a batch
+  (at most 10 loads and 100 MB; a larger single load alone): ``ready → ready_for_ingesting``;
+* ingest ``ready_for_ingesting → ingesting → ready_for_archiving`` (bad input:
+  ``ready_for_erroring``);
 * archive ``ready_for_archiving → archiving → archived``;
 * error ``ready_for_erroring → erroring → errored``.
 
-The runner claims a waiting load directly, so ``ready_for_ingesting`` (the seed's separate
-validation pass) is never used. Tables are ordered feeds: a table's loads go through each lane
+A batch is what the seed ingested together; here each load of a batch is still its own unit
+and transaction, so one bad file never errors its batch-mates. Tables are ordered feeds: a table's loads go through each lane
 one at a time in key order (its snapshot's LOAD files, then its change files by name).
 """
 
@@ -48,7 +51,13 @@ log = logging.getLogger(__name__)
 
 S = Status
 INGEST = Lane(
-    KIND, ready=S.READY, leased=S.INGESTING, done=S.READY_FOR_ARCHIVING, failed=S.READY_FOR_ERRORING
+    KIND,
+    ready=S.READY_FOR_INGESTING,
+    leased=S.INGESTING,
+    done=S.READY_FOR_ARCHIVING,
+    failed=S.READY_FOR_ERRORING,
+    # a load the scan has recorded but not yet batched holds back its table's later files
+    upstream=frozenset({S.READY}),
 )
 ARCHIVE = Lane(
     KIND,

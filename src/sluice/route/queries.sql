@@ -42,7 +42,8 @@ SET status = 'superseded', finished_at = now(),
             || COALESCE(to_char(c.snapshot AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS"Z"'),
                         'missing') || ' snapshot'
 FROM sluice.cubic_loads c
-WHERE c.unit_id = u.id AND c.feed_id = %(feed_id)s AND u.status = 'ready'
+WHERE c.unit_id = u.id AND c.feed_id = %(feed_id)s
+  AND u.status IN ('ready', 'ready_for_ingesting')
   AND (c.snapshot IS NULL OR c.snapshot < %(snapshot)s)
 RETURNING u.id
 
@@ -50,6 +51,11 @@ RETURNING u.id
 INSERT INTO sluice.cubic_loads (unit_id, feed_id, snapshot, is_change, batch)
 VALUES (%(unit_id)s, %(feed_id)s, %(snapshot)s, %(is_change)s, %(batch)s)
 ON CONFLICT (unit_id) DO NOTHING
+
+-- name: batched
+-- New loads put in their batch: from now on the ingest lane hands them out.
+UPDATE sluice.units SET status = 'ready_for_ingesting'
+WHERE id = ANY(%(unit_ids)s::bigint[]) AND status = 'ready'
 
 -- name: next_batch
 SELECT nextval('sluice.cubic_batches')

@@ -103,6 +103,10 @@ class RouteLedger(Repository):
             },
         )
 
+    def batched(self, unit_ids: Sequence[int]) -> None:
+        """Move new loads of a formed batch to ``ready_for_ingesting``."""
+        self._q("batched", {"unit_ids": list(unit_ids)})
+
     def to_error(self, unit_id: int, reason: str) -> bool:
         moved = bool(self._q("to_error", {"unit_id": unit_id, "reason": reason}))
         if moved:

@@ -227,6 +227,7 @@ def _record(
             )
         if reason is not None and route.to_error(unit_id, reason):
             result.errored += 1
+    route.batched(result.new_ids)  # those sent to Error are no longer in `ready`
 
 
 def _ids_by_key(
