@@ -12,8 +12,9 @@ queue, each a step the runner drives with leases, retries and failure isolation 
 * error ``ready_for_erroring → erroring → errored``.
 
 A batch is what the seed ingested together; here each load of a batch is still its own unit
-and transaction, so one bad file never errors its batch-mates. Tables are ordered feeds: a table's loads go through each lane
-one at a time in key order (its snapshot's LOAD files, then its change files by name).
+and transaction, so one bad file never errors its batch-mates. Tables are ordered feeds: a
+table's loads go through each lane one at a time in key order (its snapshot's LOAD files, then
+its change files by name).
 """
 
 from __future__ import annotations
