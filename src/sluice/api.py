@@ -53,9 +53,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Units whose retry is more than a requeue, and the verb that does it (a routed file is back
-#: in Incoming only once it is moved out of Error).
-RETRIED_ELSEWHERE = {"cubic": "sluice cubic retry"}
+#: The kind of the units of the Cubic routing: their retry moves the file back into Incoming.
+ROUTED = "cubic"
 #: What a retry of loads named by id requeues.
 BY_ID = (Status.ERRORED, Status.SUPERSEDED)
 
@@ -305,25 +304,32 @@ class Engine:
         """Put loads back in the queue; return their ids. Named by id, any load that is not
         loaded nor in hand (errored, or superseded: its object vanished, say) is requeued; by
         feed, its errored loads (requeuing superseded versions wholesale could load old
-        versions over newer ones). A load id that does not exist, or a feed that is not
-        registered, is an error."""
+        versions over newer ones). An errored Cubic load named by id has its file moved back
+        from Error into Incoming, where the next scan loads it again. A load id that does not
+        exist, or a feed that is not registered, is an error."""
+        routed: list[int] = []
         with self.db.connection(autocommit=True) as conn:
             ledger = Ledger(conn)
             for feed in feeds or ():
                 self._known_feed(ledger, feed)
             for load_id in load_ids or ():
                 found = ledger.unit(load_id)
-                if found is None:
+                if found is not None and found.kind == ROUTED:
+                    routed.append(load_id)
+                elif found is None or found.kind != LOAD.kind:
                     raise ConfigError(f"there is no load {load_id}")
-                if found.kind in RETRIED_ELSEWHERE:
-                    verb = RETRIED_ELSEWHERE[found.kind]
-                    raise ConfigError(f"load {load_id} is a {found.kind} load: use '{verb}'")
-                if found.kind != LOAD.kind:
-                    raise ConfigError(f"there is no load {load_id}")
-            statuses = BY_ID if load_ids else (Status.ERRORED,)
-            return WorkQueue(conn).retry(
-                LOAD, feed_names=feeds, unit_ids=load_ids, statuses=statuses
-            )
+            tables = [i for i in load_ids or () if i not in routed]
+            requeued: list[int] = []
+            if feeds or tables:
+                statuses = BY_ID if tables else (Status.ERRORED,)
+                requeued = WorkQueue(conn).retry(
+                    LOAD, feed_names=feeds, unit_ids=tables or None, statuses=statuses
+                )
+        if routed:
+            from sluice.recipes.cubic.api import retry as move_back
+
+            move_back(self, routed)
+        return sorted([*requeued, *routed])
 
     def feeds_overview(self, names: Sequence[str] | None = None) -> list[FeedEntry]:
         """Every registered feed: its schedule, limits, last scan and units per state."""

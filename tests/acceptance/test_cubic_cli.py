@@ -84,4 +84,4 @@ def test_register_run_and_read_the_lake(sluice: Sluice) -> None:
     assert unknown.returncode == 2 and "there is no cubic table 'nope'" in unknown.stderr
     wrong = sluice.run("loads", "retry", "1")
     assert wrong.returncode == 2
-    assert "load 1 is a cubic load: use 'sluice cubic retry'" in wrong.stderr
+    assert "load 1 is not an errored cubic load" in wrong.stderr

@@ -15,6 +15,7 @@ import pytest
 
 from sluice.api import Engine, open_engine
 from sluice.config import Settings
+from sluice.errors import ConfigError
 from sluice.recipes.cubic import api
 from sluice.recipes.cubic.options import TableDeclaration
 from tests.integration.cubic_seed import (
@@ -463,6 +464,39 @@ def test_bad_input_ends_in_error_with_its_reason_and_the_rest_lands(
         "20211201-112233444.csv.gz",
         "20211201-122433444.csv.gz",
     }
+
+
+def test_an_errored_load_is_retried_once_its_input_is_fixed(cubic: Engine, root: Path) -> None:
+    incoming = _sample(root)
+    ct = incoming / CT_PREFIX
+    sample = Path(__file__).resolve().parents[1] / "data/cubic-sample/cubic"
+    ct_dfm = sample / "ods_qlik/EDW.SAMPLE__ct/20211201-112233444.dfm"
+    header = (
+        "header__change_seq,header__change_oper,header__timestamp,"
+        "SAMPLE_ID,SAMPLE_NAME,EDW_INSERTED_DTM,EDW_UPDATED_DTM\n"
+    )
+    write_gz(ct / "20211202-000000001.csv.gz", header + "9,I,2021-10-08 13:12:31,6,six,,\n")
+    (ct / "20211202-000000001.dfm").write_text("{not json")
+    assert ran(run_once(cubic))
+    [bad] = [v for k, v in by_key(cubic).items() if "20211202-" in k]
+    assert bad["status"] == "errored"
+    # the operator fixes the .dfm where the file now is, in Error, and retries the load
+    [dfm] = (root / "error").rglob("20211202-000000001.dfm")
+    dfm_with(ct_dfm, dfm)
+    assert cubic.retry(load_ids=[bad["id"]]) == [bad["id"]]
+    assert sorted(p.name for p in ct.iterdir() if p.name.startswith("20211202-")) == [
+        "20211202-000000001.csv.gz",
+        "20211202-000000001.dfm",
+    ]
+    assert ran(run_once(cubic))
+    versions = sorted(
+        (r["id"], r["status"]) for r in api.loads(cubic, table=ODS) if "20211202-" in r["key"]
+    )
+    # the file back in Incoming is a new version that lands; the errored one is superseded by it
+    assert [status for _, status in versions] == ["superseded", "archived"]
+    assert "20211202-000000001.csv.gz" in {r["identifier"] for r in lake_rows(cubic, f"{ODS}__ct")}
+    with pytest.raises(ConfigError, match="is not an errored cubic load"):
+        cubic.retry(load_ids=[versions[1][0]])
 
 
 def test_files_before_the_snapshot_go_to_error(cubic: Engine, root: Path) -> None:
