@@ -29,7 +29,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ import redis
 
 from bench.report import table
 from bench.scratch import BenchError, ScratchDatabase, server_url
+from bench.service import free_port
 from sluice.fanout.configs import ExportConfig
 from sluice.fanout.deliver import RetryOptions
 from sluice.fanout.names import Names
@@ -276,17 +276,11 @@ def http_load(
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serving(
     database_url: str, redis_url: str, prefix: str, workdir: Path
 ) -> Iterator[tuple[int, int]]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SLUICE_DATABASE_URL": database_url,

@@ -47,14 +47,16 @@ from sluice.status import (
 from sluice.store import S3Options
 from sluice.sync.flow import SyncFlow
 
+#: The kind of the Cubic routing's units (`sluice.route.options.KIND`, which imports the lake:
+#: spelt here so that a CLI start imports no Arrow); their retry moves a file back into Incoming.
+ROUTED = "cubic"
+
 if TYPE_CHECKING:
     from sluice.export.flow import ExportFlow
     from sluice.route.flow import RouteFlow
 
 log = logging.getLogger(__name__)
 
-#: The kind of the units of the Cubic routing: their retry moves the file back into Incoming.
-ROUTED = "cubic"
 #: What a retry of loads named by id requeues.
 BY_ID = (Status.ERRORED, Status.SUPERSEDED)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -251,11 +250,3 @@ def staging_tables(url: str) -> list[str]:
             url, "SELECT tablename FROM pg_tables WHERE schemaname = 'sluice_staging' ORDER BY 1"
         )
     ]
-
-
-def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

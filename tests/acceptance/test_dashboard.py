@@ -27,8 +27,9 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tests.acceptance.conftest import Sluice, describe, free_port, scalar
+from tests.acceptance.conftest import Sluice, describe, scalar
 from tests.acceptance.feeds import write_project, write_shard
+from tests.fixtures.ports import free_port
 
 pytestmark = pytest.mark.slow
 

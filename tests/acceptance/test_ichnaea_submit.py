@@ -25,8 +25,10 @@ from hypothesis import HealthCheck, given, settings
 
 from sluice.recipes.ichnaea.api import openapi_paths
 from sluice.recipes.ichnaea.endpoints import ENDPOINTS
-from tests.acceptance.conftest import Sluice, describe, free_port, sluice_command
+from tests.acceptance.conftest import Sluice, describe, sluice_command
 from tests.fixtures.fix_db import fresh_database
+from tests.fixtures.fix_redis import forget
+from tests.fixtures.ports import free_port
 
 START_TIMEOUT = 30.0
 CORS = {"access-control-allow-origin": "*", "access-control-max-age": "2592000"}
@@ -146,9 +148,7 @@ def _wait_until_up(served: Served) -> None:
 def _forget(redis_url: str, prefix: str) -> None:
     if redis_url == DEAD_REDIS:
         return
-    with redis.Redis.from_url(redis_url) as r:
-        for key in r.scan_iter(match=f"{prefix}:*"):
-            r.delete(key)
+    forget(redis_url, prefix)
 
 
 # -- one service for the module -------------------------------------------------------------------

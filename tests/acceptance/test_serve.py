@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from sluice.db.embedded import EmbeddedServer
-from tests.acceptance.conftest import Sluice, describe, free_port
+from tests.acceptance.conftest import Sluice, describe
+from tests.fixtures.ports import free_port
 
 #: Seconds `sluice serve` may take to answer its first request.
 START_TIMEOUT = 30.0

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -34,30 +33,17 @@ from sluice.intake.submission import Report
 from sluice.recipes.ichnaea import fanout as api
 from sluice.recipes.ichnaea.options import IchnaeaOptions
 from sluice.store import S3Options
+from tests.fixtures.fix_redis import ichnaea_options
 from tests.fixtures.fix_s3 import s3_client
+from tests.fixtures.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def options(redis_url: str) -> Iterator[IchnaeaOptions]:
-    prefix = f"sluice-test:{uuid.uuid4().hex[:8]}"
-    yield IchnaeaOptions(
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        retry_base_seconds=0.05,
-        claim_idle_seconds=1.0,
-        config_seconds=0.0,
-    )
-    with redis.Redis.from_url(redis_url) as client:
-        for key in client.scan_iter(match=f"{prefix}:*"):
-            client.delete(key)
+    with ichnaea_options(redis_url, "sluice-test") as chosen:
+        yield chosen
 
 
 class Target:

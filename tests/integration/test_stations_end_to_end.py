@@ -7,14 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
-import redis
 
 from sluice.api import Engine
 from sluice.errors import ConfigError, TerminalError
@@ -25,21 +23,13 @@ from sluice.recipes.ichnaea import fanout as api
 from sluice.recipes.ichnaea.options import IchnaeaOptions
 from sluice.recipes.ichnaea.reports import parse_v2
 from sluice.stations import show_station, stats
+from tests.fixtures.fix_redis import ichnaea_options
 
 
 @pytest.fixture
 def options(redis_url: str) -> Iterator[IchnaeaOptions]:
-    prefix = f"sluice-test-stations:{uuid.uuid4().hex[:8]}"
-    yield IchnaeaOptions(
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        retry_base_seconds=0.05,
-        claim_idle_seconds=1.0,
-        config_seconds=0.0,
-    )
-    with redis.Redis.from_url(redis_url) as client:
-        for key in client.scan_iter(match=f"{prefix}:*"):
-            client.delete(key)
+    with ichnaea_options(redis_url, "sluice-test-stations") as chosen:
+        yield chosen
 
 
 def geosubmit(document: dict[str, Any], options: IchnaeaOptions) -> None:

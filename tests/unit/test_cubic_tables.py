@@ -149,3 +149,10 @@ def test_unknown_cubic_settings_are_refused(tmp_path: Path) -> None:
     project.write_text('[cubic.tables.t]\nprefix = "a/"\nraw = "yes"\nextra = 1\n')
     with pytest.raises(ConfigError, match=r"\[cubic.tables.t\]: unknown setting 'extra'"):
         load_settings(project, environ={})
+
+
+def test_the_engine_knows_the_kind_of_routed_units() -> None:
+    from sluice import api
+    from sluice.route.options import KIND
+
+    assert api.ROUTED == KIND
