@@ -92,7 +92,7 @@ def test_a_batch_lands_in_its_shards_with_areas_datamap_and_stats(
         and s.min_lat == 51.5
         and s.max_lat == pytest.approx(51.5001)
     )
-    assert s.radius == 6 and s.weight == pytest.approx(2.0) and s.region is None
+    assert s.radius == 6 and s.weight == pytest.approx(2.0) and s.region == "GB"
 
     areas = db.execute(
         "SELECT radio, mcc, mnc, lac, num_cells, lat, radius, avg_cell_radius"

@@ -450,3 +450,41 @@ def test_circle_radius_is_the_largest_corner_distance_to_the_bit(
     )
     slow = round(max(geo.distance(lat, lon, c_lat, c_lon) for c_lat, c_lon in box.corners()))
     assert geo.circle_radius(lat, lon, box) == slow
+
+
+# -- regions (sluice.stations.regions) -----------------------------------------------------------
+
+GENEVA = (46.2044, 6.1432)  # in Switzerland, within the buffer of France
+
+
+def test_a_new_station_takes_the_region_of_its_centre() -> None:
+    got = run("wifi", None, [obs("wifi")])
+    assert got.effect == "new" and got.station is not None and got.station.region == "GB"
+
+
+def test_a_station_at_sea_has_no_region() -> None:
+    got = run("wifi", None, [obs("wifi", lat=45.0, lon=-30.0)])
+    assert got.station is not None and got.station.region is None
+
+
+def test_a_change_keeps_a_region_its_centre_is_still_in_buffered() -> None:
+    lat, lon = GENEVA
+    before = station(lat=lat, lon=lon, max_lat=lat, min_lat=lat, max_lon=lon, min_lon=lon,
+                     region="FR")  # fmt: skip
+    got = run("wifi", before, [obs("wifi", lat=lat + 0.0001, lon=lon)])
+    assert got.effect == "change" and got.station is not None and got.station.region == "FR"
+
+
+def test_a_change_out_of_its_region_looks_the_region_up_again() -> None:
+    got = run("wifi", station(region="FR"), [obs("wifi", lat=north(step("wifi", 0.5)))])
+    assert got.effect == "change" and got.station is not None and got.station.region == "GB"
+
+
+def test_replace_looks_the_region_up_and_block_keeps_it() -> None:
+    replaced = run("wifi", station(source=QUERY, region="FR"), [obs("wifi")])
+    assert replaced.effect == "replace" and replaced.station is not None
+    assert replaced.station.region == "GB"
+    far = north(step("wifi", 1.5))
+    blocked = run("wifi", station(region="FR"), [obs("wifi"), obs("wifi", lat=far)])
+    assert blocked.effect == "block" and blocked.station is not None
+    assert blocked.station.region == "FR" and blocked.station.lat is None

@@ -1,5 +1,6 @@
-"""The station verbs of the Ichnaea recipe: ``sluice ichnaea stations simulate|show`` and
-``sluice ichnaea stats``. `attach` mounts them on the ``ichnaea`` group."""
+"""The station verbs of the Ichnaea recipe: ``sluice ichnaea stations
+simulate|show|expire|upkeep`` and ``sluice ichnaea stats``. `attach` mounts them on the
+``ichnaea`` group."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from sluice.commands.common import JsonOpt, engine, out, print_json, say
 from sluice.errors import ConfigError
 
 stations = typer.Typer(
-    help="The station tables of the internal exporter: simulate the algorithm, show a row.",
+    help="The station tables of the internal exporter: simulate the algorithm, show a row, "
+    "expire stale stations.",
     no_args_is_help=True,
 )
 
@@ -28,11 +30,30 @@ def attach(group: typer.Typer) -> None:
     group.command("stats")(stats)
 
 
-def _day(text: str) -> date:
+def _day(text: str, option: str = "--today") -> date:
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
-        raise ConfigError(f"--today is a day as YYYY-MM-DD, not {text!r}") from exc
+        raise ConfigError(f"{option} is a day as YYYY-MM-DD, not {text!r}") from exc
+
+
+TodayOpt = Annotated[
+    str | None,
+    typer.Option("--today", metavar="YYYY-MM-DD", help="The day of the run (default: today)."),
+]
+KeepDaysOpt = Annotated[
+    int,
+    typer.Option(
+        "--keep-days",
+        min=1,
+        envvar="SLUICE_ICHNAEA_STATION_KEEP_DAYS",
+        help="Stations not active for this many days expire.",
+    ),
+]
+ChunkOpt = Annotated[
+    int,
+    typer.Option("--chunk", min=1, help="Rows one transaction looks at (keeps locks short)."),
+]
 
 
 @stations.command("simulate")
@@ -94,3 +115,70 @@ def stats(as_json: JsonOpt = False) -> None:
         say("no counters yet")
     for row in rows:
         say(f"{row['time']}  {row['name']:<12} {row['value']}")
+
+
+@stations.command("expire")
+def expire(
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before",
+            metavar="YYYY-MM-DD",
+            help="Delete stations last active before this day (default: --keep-days ago).",
+        ),
+    ] = None,
+    keep_days: KeepDaysOpt = 365,
+    today: TodayOpt = None,
+    chunk: ChunkOpt = 5000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete stale stations from every wifi, Bluetooth and cell table.
+
+    Stale: last_seen (for a blocked station, its last block) before the day. Each table is
+    walked in steps of --chunk keys, each step a short transaction under the shard's lock, so
+    it never races a station batch; cell areas that lost a cell are recomputed."""
+    from sluice.stations.upkeep import expire_stations, keep_from
+
+    day = _day(today) if today else date.today()
+    cutoff = _day(before, "--before") if before else keep_from(day, keep_days)
+    with engine() as opened:
+        result = expire_stations(opened.db, cutoff, chunk=chunk)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    _said_expired(result.as_dict())
+
+
+@stations.command("upkeep")
+def upkeep(
+    keep_days: KeepDaysOpt = 365,
+    today: TodayOpt = None,
+    chunk: ChunkOpt = 5000,
+    as_json: JsonOpt = False,
+) -> None:
+    """The daily upkeep: expire stale stations, fold counters older than 2 years, delete
+    datamap cells not modified for 365 days.
+
+    Run it once a day (cron or a systemd timer), e.g. ``17 0 * * * sluice ichnaea stations
+    upkeep``."""
+    from sluice.stations.upkeep import upkeep as run
+
+    day = _day(today) if today else date.today()
+    with engine() as opened:
+        shown = run(opened.db, day, keep_days=keep_days, chunk=chunk).as_dict()
+    if as_json:
+        print_json(shown)
+        return
+    _said_expired(shown["stations"])
+    say(f"deleted {shown['stat']['deleted']} daily counter rows before {shown['stat']['before']}")
+    say(
+        f"deleted {shown['datamap']['deleted']} datamap cells not modified since "
+        f"{shown['datamap']['before']}"
+    )
+
+
+def _said_expired(shown: dict[str, Any]) -> None:
+    say(f"deleted {shown['stations']} stations last active before {shown['before']}")
+    for table, count in shown["by_table"].items():
+        say(f"  {table:<14} {count}")
+    say(f"recomputed {shown['areas']} cell areas")

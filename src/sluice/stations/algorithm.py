@@ -1,6 +1,9 @@
 """The station algorithm of the seed (ichnaea/data/station.py, models/station.py), as one pure
-function: a station's row before, the observations of one batch, the day → the transition and
-the row after.
+function over a batch: the rows before of a kind's stations and the batch's observations of
+them, the day → each station's transition and row after (`update_stations`). Stations and
+observations are columns (`sluice.stations.columns`): a batch costs a few dozen array
+operations, not a Python call per station. `update_station` is the same function for one
+station, as `sluice ichnaea stations simulate` and the tests use it.
 
 Centres are spherical weighted means and boxes are measured around their centre
 (`sluice.stations.geo`), so stations on the antimeridian keep their place; everything else —
@@ -10,156 +13,165 @@ weights, radii, states, the transition table, effects, caps, the blocklist — i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
-from typing import Literal
+from dataclasses import dataclass
+from datetime import date, datetime
 
-from sluice.stations import geo
+import numpy as np
+import numpy.typing as npt
+
+from sluice.stations import geo, regions
+from sluice.stations.columns import (
+    NULL,
+    Floats,
+    Ints,
+    ObservationColumns,
+    StationColumns,
+    days,
+    micros,
+)
 from sluice.stations.keys import GNSS, QUERY, Kind
 from sluice.stations.observations import Observation
+from sluice.stations.rows import (
+    EFFECTS,
+    MAX_OLD_WEIGHT,
+    MAX_RADIUS,
+    MAX_SAMPLES,
+    MAX_WEIGHT,
+    OBSERVED,
+    OLD_STATION,
+    STATES,
+    TABLE,
+    TEMPORARY_BLOCKLIST,
+    Effect,
+    State,
+    Station,
+    Transition,
+)
 
-#: Metres the observations of one batch, and a station and its observations, may lie apart.
-MAX_RADIUS: dict[Kind, float] = {"blue": 100.0, "wifi": 5000.0, "cell": 100000.0}
-MAX_OLD_WEIGHT = 10000.0
-MAX_SAMPLES = 4294967295
-MAX_WEIGHT = 1e9
-TEMPORARY_BLOCKLIST = timedelta(days=2)
-#: A station whose position is older than this is replaced rather than blocked.
-OLD_STATION = timedelta(days=365)
+__all__ = [
+    "MAX_RADIUS",
+    "TABLE",
+    "BatchTransitions",
+    "Effect",
+    "State",
+    "Station",
+    "Transition",
+    "station_blocked",
+    "update_station",
+    "update_stations",
+]
 
-Effect = Literal["new", "new_block", "confirm", "change", "replace", "block", "none"]
-State = Literal["none", "no_position", "agree_gnss", "agree_query", "disagree", "disagree_old"]
+Codes = npt.NDArray[np.int8]
+Mask = npt.NDArray[np.bool_]
 
-
-@dataclass(frozen=True)
-class Station:
-    """A station row with the seed's column names (cells add psc)."""
-
-    lat: float | None = None
-    lon: float | None = None
-    max_lat: float | None = None
-    min_lat: float | None = None
-    max_lon: float | None = None
-    min_lon: float | None = None
-    radius: int | None = None
-    region: str | None = None
-    samples: int | None = None
-    source: int | None = None
-    weight: float | None = None
-    created: datetime | None = None
-    modified: datetime | None = None
-    last_seen: date | None = None
-    block_first: date | None = None
-    block_last: date | None = None
-    block_count: int | None = None
-    psc: int | None = None
-
-
-@dataclass(frozen=True)
-class Aggregate:
-    """What a consistent group of observations says about a station."""
-
-    lat: float
-    lon: float
-    box: geo.Box
-    radius: int
-    samples: int
-    weight: float
-    source: int
+#: The transition table as codes: [state, observed] → effect (indexes of STATES, OBSERVED,
+#: EFFECTS).
+TABLE_CODES = np.array(
+    [[EFFECTS.index(TABLE[(s, o)]) for o in OBSERVED] for s in STATES], dtype=np.int8
+)
+NEW, NEW_BLOCK, CONFIRM, CHANGE, REPLACE, BLOCK, NONE = range(len(EFFECTS))
+S_NONE, S_NO_POSITION, S_AGREE_GNSS, S_AGREE_QUERY, S_DISAGREE, S_DISAGREE_OLD = range(len(STATES))
+_DAY_US = 86_400_000_000
+_OLD_US = OLD_STATION.days * _DAY_US
 
 
-@dataclass(frozen=True)
-class Transition:
-    effect: Effect
-    state: State
-    #: The row after; None when there is none (no station, nothing to insert).
-    station: Station | None
+@dataclass
+class BatchTransitions:
+    """Per station of the batch: its effect and state (codes into `EFFECTS` and `STATES`), its
+    row after, and whether that row must be written (it differs from the row before)."""
+
+    effect: Codes
+    state: Codes
+    after: StationColumns
+    write: Mask
+
+    def effects(self) -> list[Effect]:
+        return [EFFECTS[c] for c in self.effect]
 
 
-def station_blocked(station: Station, today: date) -> bool:
-    """Blocked for 2 days after a block, and for good while it holds at least as many blocks as
-    its age in 30-day months (Python's round: halves to even, as the seed)."""
-    if station.block_last is not None and today - station.block_last < TEMPORARY_BLOCKLIST:
-        return True
-    if station.created is not None and station.block_count:
-        age_days = (today - station.created.date()).days
-        return station.block_count >= round(age_days / 30)
-    return False
+@dataclass
+class _Aggregate:
+    """What each station's consistent group of observations says (the seed's centre, box,
+    radius and ratings); `consistent` is False where the box's corners lie too far apart."""
+
+    lat: Floats
+    lon: Floats
+    min_lat: Floats
+    max_lat: Floats
+    min_lon: Floats
+    max_lon: Floats
+    radius: Ints
+    samples: Ints
+    weight: Floats
+    source: Ints
+    consistent: Mask
 
 
-def split_sources(observations: Sequence[Observation]) -> tuple[list[Observation], int]:
-    """The group the station learns from: the gnss-like observations (gnss, fixed, fused or no
-    source) if there are any, else the query ones; and that group's source."""
-    gnss = [o for o in observations if o.source != QUERY]
-    if gnss:
-        return gnss, GNSS
-    return list(observations), QUERY
+@dataclass
+class _Observed:
+    """Observations sorted by station (arrival order kept within each) and where each
+    station's run of them starts; every station has at least one."""
+
+    station: npt.NDArray[np.intp]
+    lat: Floats
+    lon: Floats
+    weight: Floats
+    starts: npt.NDArray[np.intp]
+
+    @classmethod
+    def of(
+        cls, station: npt.NDArray[np.intp], lat: Floats, lon: Floats, weight: Floats, n: int
+    ) -> _Observed:
+        return cls(station, lat, lon, weight, np.searchsorted(station, np.arange(n)))
+
+    def count(self) -> Ints:
+        return np.diff(np.append(self.starts, len(self.station))).astype(np.int64)
 
 
-def aggregate(kind: Kind, observations: Sequence[Observation], source: int) -> Aggregate | None:
-    """The group's centre, box, radius and ratings, or None when the box's min and max corners
-    lie more than the kind's radius apart."""
-    if len(observations) == 1:  # the usual case: one sighting per station and batch
-        o = observations[0]
-        return Aggregate(o.lat, o.lon, geo.Box(o.lat, o.lat, o.lon, o.lon), 0, 1, o.weight, source)
-    points = [(o.lat, o.lon) for o in observations]
-    weights = [o.weight for o in observations]
-    lat, lon = geo.centre(points, weights)
-    box = geo.box_of_points(points, lon)
-    if box.diagonal() > MAX_RADIUS[kind]:
-        return None
-    return Aggregate(
-        lat=lat,
-        lon=lon,
-        box=box,
-        radius=geo.circle_radius(lat, lon, box),
-        samples=len(observations),
-        weight=float(sum(weights)),
-        source=source,
+def update_stations(
+    kind: Kind,
+    before: StationColumns,
+    observations: ObservationColumns,
+    *,
+    today: date,
+    now: datetime,
+) -> BatchTransitions:
+    """Apply one batch's observations (weight > 0, at least one per station) to its stations."""
+    n = len(before)
+    order = np.argsort(observations.station, kind="stable")
+    station = observations.station[order]
+    source = observations.source[order]
+    everything = _Observed.of(
+        station, observations.lat[order], observations.lon[order], observations.weight[order], n
     )
-
-
-def state_of(
-    kind: Kind, station: Station | None, group: Sequence[Observation], now: datetime
-) -> State:
-    if station is None:
-        return "none"
-    if station.lat is None or station.lon is None:
-        return "no_position"
-    limit = MAX_RADIUS[kind]
-    lat, lon, distance = station.lat, station.lon, geo.distance
-    for o in group:
-        if distance(lat, lon, o.lat, o.lon) > limit:
-            break
-    else:
-        return "agree_query" if station.source == QUERY else "agree_gnss"
-    if station.modified is not None and station.modified < now - OLD_STATION:
-        return "disagree_old"
-    return "disagree"
-
-
-#: The seed's table: (state, observations) → effect; observations "gnss", "query" (consistent)
-#: or "inconsistent".
-TABLE: dict[tuple[State, str], Effect] = {
-    ("none", "gnss"): "new",
-    ("none", "query"): "new",
-    ("none", "inconsistent"): "new_block",
-    ("no_position", "gnss"): "change",
-    ("no_position", "query"): "change",
-    ("no_position", "inconsistent"): "none",
-    ("agree_gnss", "gnss"): "change",
-    ("agree_gnss", "query"): "confirm",
-    ("agree_gnss", "inconsistent"): "block",
-    ("agree_query", "gnss"): "replace",
-    ("agree_query", "query"): "change",
-    ("agree_query", "inconsistent"): "block",
-    ("disagree", "gnss"): "block",
-    ("disagree", "query"): "block",
-    ("disagree", "inconsistent"): "block",
-    ("disagree_old", "gnss"): "replace",
-    ("disagree_old", "query"): "replace",
-    ("disagree_old", "inconsistent"): "block",
-}
+    today_d, now_us = days(today), micros(now)
+    # The group a station learns from: its gnss-like observations (gnss, fixed, fused or no
+    # source) when there are any, else its query ones.
+    gnss_like = source != QUERY
+    has_gnss = np.logical_or.reduceat(gnss_like, everything.starts)
+    chosen = gnss_like | ~has_gnss[station]
+    group = _Observed.of(
+        station[chosen],
+        everything.lat[chosen],
+        everything.lon[chosen],
+        everything.weight[chosen],
+        n,
+    )
+    agg = _aggregate(kind, group, np.where(has_gnss, GNSS, QUERY))
+    state = _states(kind, before, group, now_us)
+    observed = np.where(~agg.consistent, 2, np.where(agg.source == QUERY, 1, 0))
+    effect = TABLE_CODES[state, observed]
+    blocked = _blocked(before, today_d)
+    if blocked.any():
+        effect[blocked] = NONE
+        state[blocked] = _states(kind, before, everything, now_us)[blocked]
+    after = _after(before, agg, effect, today_d, now_us)
+    _place(before, after, effect)
+    if kind == "cell":
+        touched = (effect != CONFIRM) & (effect != NONE)
+        after.psc[touched] = _last_psc(before, observations.psc[order], everything)[touched]
+    write = (effect != NONE) & ~((effect == CONFIRM) & (before.last_seen == today_d))
+    return BatchTransitions(effect, state, after, write)
 
 
 def update_station(
@@ -170,143 +182,234 @@ def update_station(
     today: date,
     now: datetime,
 ) -> Transition:
-    """Apply one batch's observations of one station (weight > 0; the caller drops the rest)."""
+    """`update_stations` for one station (observations of weight > 0; the caller drops the
+    rest)."""
     if not observations:
         return Transition("none", "none" if station is None else "no_position", station)
-    if station is not None and station_blocked(station, today):
-        return Transition("none", state_of(kind, station, observations, now), station)
-    group, source = split_sources(observations)
-    agg = aggregate(kind, group, source)
-    state = state_of(kind, station, group, now)
-    effect = TABLE[(state, source_name(source) if agg is not None else "inconsistent")]
-    psc = last_psc(observations, station)
-    after = EFFECTS[effect](station, agg, today, now)
-    if after is not None and kind == "cell" and effect not in ("confirm", "none"):
-        after = replace(after, psc=psc)
-    return Transition(effect, state, after)
+    out = update_stations(
+        kind,
+        StationColumns.of([station]),
+        ObservationColumns.of([0] * len(observations), observations),
+        today=today,
+        now=now,
+    )
+    after = out.after.station(0) if out.write[0] else station
+    return Transition(EFFECTS[out.effect[0]], STATES[out.state[0]], after)
 
 
-def source_name(source: int) -> str:
-    return "query" if source == QUERY else "gnss"
+def station_blocked(station: Station, today: date) -> bool:
+    """Blocked for 2 days after a block, and for good while it holds at least as many blocks as
+    its age in 30-day months (Python's round: halves to even, as the seed)."""
+    return bool(_blocked(StationColumns.of([station]), days(today))[0])
 
 
-def last_psc(observations: Sequence[Observation], station: Station | None) -> int | None:
-    for obs in reversed(observations):
-        if obs.psc is not None:
-            return obs.psc
-    return station.psc if station is not None else None
+def _blocked(before: StationColumns, today_d: int) -> Mask:
+    recent = (before.block_last != NULL) & (today_d - before.block_last < TEMPORARY_BLOCKLIST.days)
+    blocks = np.where(before.block_count == NULL, 0, before.block_count)
+    created = before.created != NULL
+    age_days = today_d - np.floor_divide(np.where(created, before.created, 0), _DAY_US)
+    # np.round, like Python's round, takes halves to even.
+    lasting = created & (blocks != 0) & (blocks >= np.round(age_days / 30))
+    out: Mask = before.exists & (recent | lasting)
+    return out
 
 
-def _positioned(agg: Aggregate, **rest: object) -> Station:
-    return Station(
-        lat=agg.lat,
-        lon=agg.lon,
-        max_lat=agg.box.max_lat,
-        min_lat=agg.box.min_lat,
-        max_lon=agg.box.max_lon,
-        min_lon=agg.box.min_lon,
-        radius=agg.radius,
-        samples=min(agg.samples, MAX_SAMPLES),
-        weight=min(agg.weight, MAX_WEIGHT),
-        source=agg.source,
-        **rest,  # type: ignore[arg-type]
+def _aggregate(kind: Kind, group: _Observed, source: Ints) -> _Aggregate:
+    starts, at = group.starts, group.station
+    count = group.count()
+    x, y, z = geo.vectors(group.lat, group.lon, group.weight)
+    first_lat, first_lon = group.lat[starts], group.lon[starts]
+    lat, lon = geo.centres(
+        np.add.reduceat(x, starts),
+        np.add.reduceat(y, starts),
+        np.add.reduceat(z, starts),
+        first_lat,
+        first_lon,
+    )
+    # The box's longitudes are offsets from the centre: an arc never goes the long way round.
+    west = geo.wraps(group.lon - lon[at])
+    min_lat, max_lat = (
+        np.minimum.reduceat(group.lat, starts),
+        np.maximum.reduceat(group.lat, starts),
+    )
+    min_lon = geo.cleans(geo.wraps(lon + np.minimum.reduceat(west, starts)))
+    max_lon = geo.cleans(geo.wraps(lon + np.maximum.reduceat(west, starts)))
+    consistent = ~(geo.distances(min_lat, min_lon, max_lat, max_lon) > MAX_RADIUS[kind])
+    radius = geo.circle_radii(lat, lon, min_lat, max_lat, min_lon, max_lon)
+    weight = np.add.reduceat(group.weight, starts)
+    # The usual case, one sighting per station and batch, is the sighting itself.
+    one = count == 1
+    lat, lon = np.where(one, first_lat, lat), np.where(one, first_lon, lon)
+    min_lat, max_lat = np.where(one, first_lat, min_lat), np.where(one, first_lat, max_lat)
+    min_lon, max_lon = np.where(one, first_lon, min_lon), np.where(one, first_lon, max_lon)
+    return _Aggregate(
+        lat=lat,
+        lon=lon,
+        min_lat=min_lat,
+        max_lat=max_lat,
+        min_lon=min_lon,
+        max_lon=max_lon,
+        radius=np.where(one, 0, radius),
+        samples=count,
+        weight=np.where(one, group.weight[starts], weight),
+        source=source,
+        consistent=one | consistent,
     )
 
 
-def _new(station: Station | None, agg: Aggregate | None, today: date, now: datetime) -> Station:
-    assert agg is not None
-    return _positioned(agg, created=now, modified=now, last_seen=today)
+def _states(kind: Kind, before: StationColumns, group: _Observed, now_us: int) -> Codes:
+    positioned = before.exists & ~np.isnan(before.lat) & ~np.isnan(before.lon)
+    at = group.station
+    far = geo.distances(before.lat[at], before.lon[at], group.lat, group.lon) > MAX_RADIUS[kind]
+    disagrees = np.logical_or.reduceat(far, group.starts)
+    old = (before.modified != NULL) & (before.modified < now_us - _OLD_US)
+    agree = np.where(before.source == QUERY, S_AGREE_QUERY, S_AGREE_GNSS)
+    state = np.where(disagrees, np.where(old, S_DISAGREE_OLD, S_DISAGREE), agree)
+    state = np.where(positioned, state, S_NO_POSITION)
+    out: Codes = np.where(before.exists, state, S_NONE).astype(np.int8)
+    return out
+
+
+def _last_psc(before: StationColumns, psc: Ints, everything: _Observed) -> Ints:
+    """The psc of each station's last observation that has one, else the station's own."""
+    position = np.where(psc != NULL, np.arange(len(psc)), -1)
+    last = np.maximum.reduceat(position, everything.starts)
+    out: Ints = np.where(last >= 0, psc[np.maximum(last, 0)], before.psc)
+    return out
+
+
+def _after(
+    before: StationColumns, agg: _Aggregate, effect: Codes, today_d: int, now_us: int
+) -> StationColumns:
+    after = before.copy()
+    for code, apply in _EFFECTS.items():
+        rows = np.flatnonzero(effect == code)
+        if len(rows):
+            part = after.take(rows)
+            apply(part, agg, rows, today_d, now_us)
+            after.put(rows, part)
+    return after
+
+
+def _place(before: StationColumns, after: StationColumns, effect: Codes) -> None:
+    """Regions (`sluice.stations.regions`): a new or replaced station takes its centre's; a
+    changed one keeps its own while its new centre is still in it (buffered), else takes its
+    centre's; every other effect keeps it."""
+    fresh = np.flatnonzero((effect == NEW) | (effect == REPLACE) | (effect == CHANGE))
+    if not len(fresh):
+        return
+    found = np.array(regions.regions_of(after.lat[fresh], after.lon[fresh]), dtype=object)
+    old = before.region[fresh]
+    changed = effect[fresh] == CHANGE
+    for j in np.flatnonzero(changed & (found != old) & (old != None)).tolist():  # noqa: E711
+        if regions.in_region(float(after.lat[fresh[j]]), float(after.lon[fresh[j]]), old[j]):
+            found[j] = old[j]
+    after.region[fresh] = found
+
+
+def _position(row: StationColumns, agg: _Aggregate, rows: npt.NDArray[np.intp]) -> None:
+    """The group's position, box, radius and ratings (capped) on `row`."""
+    row.lat, row.lon = agg.lat[rows], agg.lon[rows]
+    row.min_lat, row.max_lat = agg.min_lat[rows], agg.max_lat[rows]
+    row.min_lon, row.max_lon = agg.min_lon[rows], agg.max_lon[rows]
+    row.radius = agg.radius[rows]
+    row.samples = np.minimum(agg.samples[rows], MAX_SAMPLES)
+    row.weight = np.minimum(agg.weight[rows], MAX_WEIGHT)
+    row.source = agg.source[rows]
+
+
+def _unpositioned(row: StationColumns) -> None:
+    for name in ("lat", "lon", "min_lat", "max_lat", "min_lon", "max_lon", "weight"):
+        setattr(row, name, np.full(len(row), np.nan))
+    for name in ("radius", "samples", "source", "last_seen"):
+        setattr(row, name, np.full(len(row), NULL, dtype=np.int64))
+
+
+def _new(
+    row: StationColumns, agg: _Aggregate, rows: npt.NDArray[np.intp], today_d: int, now_us: int
+) -> None:
+    fresh = StationColumns.empty(len(row))
+    fresh.exists[:] = True
+    _position(fresh, agg, rows)
+    fresh.created[:] = fresh.modified[:] = now_us
+    fresh.last_seen[:] = today_d
+    row.__dict__.update(fresh.__dict__)
 
 
 def _new_block(
-    station: Station | None, agg: Aggregate | None, today: date, now: datetime
-) -> Station:
-    return Station(created=now, modified=now, block_first=today, block_last=today, block_count=1)
+    row: StationColumns, agg: _Aggregate, rows: npt.NDArray[np.intp], today_d: int, now_us: int
+) -> None:
+    fresh = StationColumns.empty(len(row))
+    fresh.exists[:] = True
+    fresh.created[:] = fresh.modified[:] = now_us
+    fresh.block_first[:] = fresh.block_last[:] = today_d
+    fresh.block_count[:] = 1
+    row.__dict__.update(fresh.__dict__)
 
 
-def _confirm(station: Station | None, agg: Aggregate | None, today: date, now: datetime) -> Station:
-    assert station is not None
-    return station if station.last_seen == today else replace(station, last_seen=today)
+def _confirm(
+    row: StationColumns, agg: _Aggregate, rows: npt.NDArray[np.intp], today_d: int, now_us: int
+) -> None:
+    row.last_seen[:] = today_d
 
 
-def _change(station: Station | None, agg: Aggregate | None, today: date, now: datetime) -> Station:
-    assert station is not None and agg is not None
-    positioned = station.lat is not None and station.lon is not None
-    old_w = min(station.weight or 0.0, MAX_OLD_WEIGHT) if positioned else 0.0
-    if positioned and old_w > 0:
-        assert station.lat is not None and station.lon is not None
-        lat, lon = geo.centre([(agg.lat, agg.lon), (station.lat, station.lon)], [agg.weight, old_w])
-    else:
-        lat, lon = agg.lat, agg.lon
-    ranges = [(agg.box.min_lat, agg.box.max_lat, agg.box.min_lon, agg.box.max_lon)]
-    if None not in (station.min_lat, station.max_lat, station.min_lon, station.max_lon):
-        ranges.append((station.min_lat, station.max_lat, station.min_lon, station.max_lon))  # type: ignore[arg-type]
-    box = geo.box_around(ranges, lon)
-    # Built whole rather than by dataclasses.replace: the most common effect, and replace
-    # costs as much again as the arithmetic.
-    return Station(
-        lat,
-        lon,
-        box.max_lat,
-        box.min_lat,
-        box.max_lon,
-        box.min_lon,
-        geo.circle_radius(lat, lon, box),
-        station.region,
-        min((station.samples or 0) + agg.samples, MAX_SAMPLES),
-        agg.source,
-        min((station.weight or 0.0) + agg.weight, MAX_WEIGHT),
-        station.created,
-        now,
-        today,
-        station.block_first,
-        station.block_last,
-        station.block_count,
-        station.psc,
-    )
+def _change(
+    row: StationColumns, agg: _Aggregate, rows: npt.NDArray[np.intp], today_d: int, now_us: int
+) -> None:
+    positioned = ~np.isnan(row.lat) & ~np.isnan(row.lon)
+    old_w = np.where(positioned, np.minimum(np.nan_to_num(row.weight), MAX_OLD_WEIGHT), 0.0)
+    a_lat, a_lon, a_w = agg.lat[rows], agg.lon[rows], agg.weight[rows]
+    x1, y1, z1 = geo.vectors(a_lat, a_lon, a_w)
+    x2, y2, z2 = geo.vectors(row.lat, row.lon, old_w)
+    c_lat, c_lon = geo.centres(x1 + x2, y1 + y2, z1 + z2, a_lat, a_lon)
+    both = positioned & (old_w > 0)
+    lat, lon = np.where(both, c_lat, a_lat), np.where(both, c_lon, a_lon)
+    # The box holding the group's box and the station's, measured around the new centre.
+    boxed = ~(np.isnan(row.min_lat) | np.isnan(row.max_lat))
+    boxed &= ~(np.isnan(row.min_lon) | np.isnan(row.max_lon))
+    west = geo.wraps(agg.min_lon[rows] - lon)
+    east = west + np.mod(agg.max_lon[rows] - agg.min_lon[rows], 360.0)
+    s_west = geo.wraps(row.min_lon - lon)
+    s_east = s_west + np.mod(row.max_lon - row.min_lon, 360.0)
+    lo = np.where(boxed, np.minimum(west, s_west), west)
+    hi = np.where(boxed, np.maximum(east, s_east), east)
+    min_lat = np.where(boxed, np.minimum(agg.min_lat[rows], row.min_lat), agg.min_lat[rows])
+    max_lat = np.where(boxed, np.maximum(agg.max_lat[rows], row.max_lat), agg.max_lat[rows])
+    min_lon, max_lon = geo.cleans(geo.wraps(lon + lo)), geo.cleans(geo.wraps(lon + hi))
+    row.radius = geo.circle_radii(lat, lon, min_lat, max_lat, min_lon, max_lon)
+    row.lat, row.lon, row.min_lat, row.max_lat = lat, lon, min_lat, max_lat
+    row.min_lon, row.max_lon = min_lon, max_lon
+    samples = np.where(row.samples == NULL, 0, row.samples)
+    row.samples = np.minimum(samples + agg.samples[rows], MAX_SAMPLES)
+    row.source = agg.source[rows]
+    row.weight = np.minimum(np.nan_to_num(row.weight) + a_w, MAX_WEIGHT)
+    row.modified[:] = now_us
+    row.last_seen[:] = today_d
 
 
-def _replace(station: Station | None, agg: Aggregate | None, today: date, now: datetime) -> Station:
-    assert station is not None and agg is not None
-    fresh = _positioned(
-        agg,
-        region=station.region,
-        created=station.created,
-        modified=now,
-        last_seen=today,
-        block_first=station.block_first,
-        block_last=station.block_last,
-        block_count=station.block_count,
-        psc=station.psc,
-    )
-    return fresh
+def _replace(
+    row: StationColumns, agg: _Aggregate, rows: npt.NDArray[np.intp], today_d: int, now_us: int
+) -> None:
+    _position(row, agg, rows)
+    row.modified[:] = now_us
+    row.last_seen[:] = today_d
 
 
-def _block(station: Station | None, agg: Aggregate | None, today: date, now: datetime) -> Station:
-    assert station is not None
-    return Station(
-        region=station.region,
-        created=station.created,
-        modified=now,
-        block_first=station.block_first or today,
-        block_last=today,
-        block_count=(station.block_count or 0) + 1,
-        psc=station.psc,
-    )
+def _block(
+    row: StationColumns, agg: _Aggregate, rows: npt.NDArray[np.intp], today_d: int, now_us: int
+) -> None:
+    _unpositioned(row)
+    row.modified[:] = now_us
+    row.block_first = np.where(row.block_first == NULL, today_d, row.block_first)
+    row.block_last[:] = today_d
+    row.block_count = np.where(row.block_count == NULL, 0, row.block_count) + 1
 
 
-def _none(
-    station: Station | None, agg: Aggregate | None, today: date, now: datetime
-) -> Station | None:
-    return station
-
-
-EFFECTS = {
-    "new": _new,
-    "new_block": _new_block,
-    "confirm": _confirm,
-    "change": _change,
-    "replace": _replace,
-    "block": _block,
-    "none": _none,
+_EFFECTS = {
+    NEW: _new,
+    NEW_BLOCK: _new_block,
+    CONFIRM: _confirm,
+    CHANGE: _change,
+    REPLACE: _replace,
+    BLOCK: _block,
 }

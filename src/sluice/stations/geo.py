@@ -13,6 +13,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 #: Mean radius of the earth in metres (the seed's haversine fallback uses the same sphere).
 EARTH_RADIUS = 6_371_000.0
 
@@ -113,3 +116,64 @@ def circle_radius(lat: float, lon: float, box: Box) -> int:
             if d > best:
                 best = d
     return round(best)
+
+
+# -- the same, over arrays (numpy): the station algorithm's batch form ---------------------------
+
+Floats = npt.NDArray[np.float64]
+
+
+def distances(lat1: Floats, lon1: Floats, lat2: Floats, lon2: Floats) -> Floats:
+    """`distance` of each pair of points."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dl = np.radians(lon2 - lon1)
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    out: Floats = 2 * EARTH_RADIUS * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+    return out
+
+
+def wraps(lon: Floats) -> Floats:
+    out: Floats = np.mod(lon + 180.0, 360.0) - 180.0
+    return out
+
+
+def cleans(lon: Floats) -> Floats:
+    out: Floats = np.where(lon == -180.0, 180.0, lon)
+    return out
+
+
+def vectors(lat: Floats, lon: Floats, weight: Floats) -> tuple[Floats, Floats, Floats]:
+    """Each point as a unit vector times its weight, the terms `centre` sums."""
+    p, lam = np.radians(lat), np.radians(lon)
+    cos_p = np.cos(p)
+    return weight * cos_p * np.cos(lam), weight * cos_p * np.sin(lam), weight * np.sin(p)
+
+
+def centres(
+    x: Floats, y: Floats, z: Floats, first_lat: Floats, first_lon: Floats
+) -> tuple[Floats, Floats]:
+    """`centre` of summed vectors (x, y, z); the group's first point where they cancel."""
+    h = np.hypot(x, y)
+    flat = h < 1e-15
+    none = flat & (np.abs(z) < 1e-15)
+    lat = np.degrees(np.arctan2(z, h))
+    lon = cleans(wraps(np.where(flat, first_lon, np.degrees(np.arctan2(y, x)))))
+    return np.where(none, first_lat, lat), np.where(none, first_lon, lon)
+
+
+def circle_radii(
+    lat: Floats, lon: Floats, min_lat: Floats, max_lat: Floats, min_lon: Floats, max_lon: Floats
+) -> npt.NDArray[np.int64]:
+    """`circle_radius` of each centre and box."""
+    p1 = np.radians(lat)
+    cos_p1 = np.cos(p1)
+    best = np.full(len(lat), -1.0)
+    for c_lat in (min_lat, max_lat):
+        p2 = np.radians(c_lat)
+        sin_dp = np.sin((p2 - p1) / 2) ** 2
+        cos_both = cos_p1 * np.cos(p2)
+        for c_lon in (min_lon, max_lon):
+            a = sin_dp + cos_both * np.sin(np.radians(c_lon - lon) / 2) ** 2
+            best = np.maximum(best, 2 * EARTH_RADIUS * np.arcsin(np.minimum(1.0, np.sqrt(a))))
+    out: npt.NDArray[np.int64] = np.rint(best).astype(np.int64)
+    return out

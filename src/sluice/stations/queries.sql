@@ -4,8 +4,10 @@
 -- name: lock
 -- Advisory locks held to the end of the transaction, taken in the order of the arrays (the
 -- caller sorts them: every transaction takes its locks in one global order, so none can wait
--- for another that waits for it).
-SELECT count(pg_advisory_xact_lock(c, i))
+-- for another that waits for it). Nested loops are off for the rest of the transaction: the
+-- temporary tables of a batch have no statistics, and the planner's guess of a handful of
+-- rows made each shard's join of them a nested loop comparing every row with every row.
+SELECT count(pg_advisory_xact_lock(c, i)), set_config('enable_nestloop', 'off', true)
 FROM unnest(%(classes)s::int[], %(ids)s::int[]) AS l(c, i)
 
 -- name: record_batch
@@ -78,43 +80,119 @@ SELECT cellid, lat, lon, max_lat, min_lat, max_lon, min_lon, radius, region, sam
 FROM ichnaea.{table}
 WHERE cellid = %(key)s
 
--- name: select_macs_part
--- One shard's part of `select_many`: the parts of every shard a batch touches are joined with
--- UNION ALL into one statement (one round trip); the tag tells the caller whose rows they are.
-SELECT {tag}::smallint, mac, lat, lon, max_lat, min_lat, max_lon, min_lon, radius, region,
-       samples, source, weight, created, modified, last_seen, block_first, block_last,
-       block_count, NULL::smallint
-FROM ichnaea.{table}
-WHERE mac = ANY({keys}::bytea[])
+-- name: station_versions
+-- The tables' versions (migration 0015) and this transaction's id, which becomes the version
+-- of every table it writes. The version rows stay locked to the end of the transaction: a
+-- writer that takes no shard lock (an operator's SQL) waits for the batch instead of writing
+-- between this read and the batch's own write, unseen by the updater's cache.
+SELECT name, version, pg_current_xact_id()::text::bigint
+FROM ichnaea.station_versions
+WHERE name = ANY(%(names)s::text[])
+ORDER BY name
+FOR UPDATE
 
--- name: select_cells_part
-SELECT {tag}::smallint, cellid, lat, lon, max_lat, min_lat, max_lon, min_lon, radius, region,
-       samples, source, weight, created, modified, last_seen, block_first, block_last,
-       block_count, psc
-FROM ichnaea.{table}
-WHERE cellid = ANY({keys}::bytea[])
+-- name: create_temporaries
+-- The session's temporary tables of a batch, made once per session: the keys it reads (with
+-- each one's index in the batch and its shard's tag) and the rows it writes (`station_rows`:
+-- the sentinels of `read_stations`; `existing` says the row was read in this transaction),
+-- and the view `station_writes` of those rows with NULLs back and a cell key's parts
+-- (``!bHHHI``). Emptied at commit: temporary tables are never vacuumed, so rows only deleted
+-- would pile up dead.
+DO $$
+BEGIN
+    IF to_regclass('pg_temp.station_writes') IS NULL THEN
+        CREATE TEMPORARY TABLE station_keys (
+            i integer NOT NULL, tag smallint NOT NULL, key bytea NOT NULL)
+        ON COMMIT DELETE ROWS;
+        -- Each shard's part reads its own rows by index, not every row of the batch.
+        CREATE INDEX ON station_keys (tag);
+        CREATE TEMPORARY TABLE station_rows (
+            tag smallint NOT NULL, existing boolean NOT NULL, key bytea NOT NULL, lat float8,
+            lon float8, max_lat float8, min_lat float8, max_lon float8, min_lon float8,
+            weight float8, radius integer, samples bigint, source smallint,
+            block_count integer, psc smallint, created timestamptz, modified timestamptz,
+            last_seen date, block_first date, block_last date, region char(2))
+        ON COMMIT DELETE ROWS;
+        CREATE INDEX ON station_rows (tag);
+        CREATE TEMPORARY VIEW station_writes AS
+        SELECT tag, existing, key, NULLIF(lat, 'NaN') AS lat, NULLIF(lon, 'NaN') AS lon,
+               NULLIF(max_lat, 'NaN') AS max_lat, NULLIF(min_lat, 'NaN') AS min_lat,
+               NULLIF(max_lon, 'NaN') AS max_lon, NULLIF(min_lon, 'NaN') AS min_lon,
+               NULLIF(weight, 'NaN') AS weight, NULLIF(radius, -1) AS radius,
+               NULLIF(samples, -1) AS samples, NULLIF(source, -1) AS source,
+               NULLIF(block_count, -1) AS block_count, NULLIF(psc, -1) AS psc,
+               NULLIF(created, '-infinity') AS created,
+               NULLIF(modified, '-infinity') AS modified,
+               NULLIF(last_seen, '-infinity') AS last_seen,
+               NULLIF(block_first, '-infinity') AS block_first,
+               NULLIF(block_last, '-infinity') AS block_last, NULLIF(region, '') AS region,
+               CASE WHEN length(key) = 11 THEN get_byte(key, 0) END AS radio,
+               CASE WHEN length(key) = 11 THEN get_byte(key, 1) * 256 + get_byte(key, 2)
+               END AS mcc,
+               CASE WHEN length(key) = 11 THEN get_byte(key, 3) * 256 + get_byte(key, 4)
+               END AS mnc,
+               CASE WHEN length(key) = 11 THEN get_byte(key, 5) * 256 + get_byte(key, 6)
+               END AS lac,
+               CASE WHEN length(key) = 11
+                    THEN ((get_byte(key, 7) * 256 + get_byte(key, 8)) * 256
+                          + get_byte(key, 9))::bigint * 256 + get_byte(key, 10)
+               END AS cid
+        FROM pg_temp.station_rows;
+    END IF;
+END
+$$
 
--- name: create_station_writes
--- The rows a batch writes, copied in (binary COPY) before one statement writes them into
--- their shard tables; `existing` says the row was read in this transaction. Session-local;
--- emptied by the statement that reads it, and truncated at commit: temporary tables are never
--- vacuumed, so rows only deleted would pile up dead and every scan of the table would read
--- them all again.
-CREATE TEMPORARY TABLE IF NOT EXISTS station_writes (
-    tag smallint NOT NULL, existing boolean NOT NULL, key bytea NOT NULL, radio smallint,
-    mcc integer, mnc integer, lac integer, cid bigint, psc smallint, lat float8, lon float8,
-    max_lat float8, min_lat float8, max_lon float8, min_lon float8, radius integer,
-    region text, samples bigint, source smallint, weight float8, created timestamptz,
-    modified timestamptz, last_seen date, block_first date, block_last date,
-    block_count integer)
-ON COMMIT DELETE ROWS
+-- name: copy_station_keys
+COPY pg_temp.station_keys (i, tag, key) FROM STDIN (FORMAT BINARY)
 
--- name: copy_station_writes
-COPY pg_temp.station_writes (tag, existing, key, radio, mcc, mnc, lac, cid, psc, lat, lon,
-                             max_lat, min_lat, max_lon, min_lon, radius, region, samples,
-                             source, weight, created, modified, last_seen, block_first,
-                             block_last, block_count)
-FROM STDIN (FORMAT BINARY)
+-- name: read_stations
+-- The stations of every shard part, each column as one array in PostgreSQL's binary form
+-- (array_send), which sluice.stations.binary reads with numpy: NULLs become sentinels (NaN,
+-- -1, -infinity, two spaces), so every element has the same width. One row; NULLs when no
+-- station was found.
+SELECT count(*), array_send(array_agg(i)), array_send(array_agg(lat)),
+       array_send(array_agg(lon)), array_send(array_agg(max_lat)),
+       array_send(array_agg(min_lat)), array_send(array_agg(max_lon)),
+       array_send(array_agg(min_lon)), array_send(array_agg(weight)),
+       array_send(array_agg(radius)), array_send(array_agg(samples)),
+       array_send(array_agg(source)), array_send(array_agg(block_count)),
+       array_send(array_agg(psc)), array_send(array_agg(created)),
+       array_send(array_agg(modified)), array_send(array_agg(last_seen)),
+       array_send(array_agg(block_first)), array_send(array_agg(block_last)),
+       array_send(array_agg(region))
+FROM ({parts}) AS s (i, lat, lon, max_lat, min_lat, max_lon, min_lon, weight, radius, samples,
+                     source, block_count, psc, created, modified, last_seen, block_first,
+                     block_last, region)
+
+-- name: read_macs_part
+-- One shard's part of `read_stations`; the keys again as an array make an index condition, so
+-- the shard is probed by key and never scanned whole.
+SELECT k.i, coalesce(t.lat, 'NaN'), coalesce(t.lon, 'NaN'), coalesce(t.max_lat, 'NaN'),
+       coalesce(t.min_lat, 'NaN'), coalesce(t.max_lon, 'NaN'), coalesce(t.min_lon, 'NaN'),
+       coalesce(t.weight, 'NaN'), coalesce(t.radius, -1), coalesce(t.samples, -1),
+       coalesce(t.source, -1::smallint), coalesce(t.block_count, -1), -1::smallint,
+       coalesce(t.created, '-infinity'), coalesce(t.modified, '-infinity'),
+       coalesce(t.last_seen, '-infinity'), coalesce(t.block_first, '-infinity'),
+       coalesce(t.block_last, '-infinity'), coalesce(t.region, '')::char(2)
+FROM ichnaea.{table} AS t
+JOIN pg_temp.station_keys AS k ON k.key = t.mac AND k.tag = {tag}
+WHERE t.mac = ANY(ARRAY(SELECT key FROM pg_temp.station_keys WHERE tag = {tag}))
+
+-- name: read_cells_part
+SELECT k.i, coalesce(t.lat, 'NaN'), coalesce(t.lon, 'NaN'), coalesce(t.max_lat, 'NaN'),
+       coalesce(t.min_lat, 'NaN'), coalesce(t.max_lon, 'NaN'), coalesce(t.min_lon, 'NaN'),
+       coalesce(t.weight, 'NaN'), coalesce(t.radius, -1), coalesce(t.samples, -1),
+       coalesce(t.source, -1::smallint), coalesce(t.block_count, -1),
+       coalesce(t.psc, -1::smallint), coalesce(t.created, '-infinity'),
+       coalesce(t.modified, '-infinity'), coalesce(t.last_seen, '-infinity'),
+       coalesce(t.block_first, '-infinity'), coalesce(t.block_last, '-infinity'),
+       coalesce(t.region, '')::char(2)
+FROM ichnaea.{table} AS t
+JOIN pg_temp.station_keys AS k ON k.key = t.cellid AND k.tag = {tag}
+WHERE t.cellid = ANY(ARRAY(SELECT key FROM pg_temp.station_keys WHERE tag = {tag}))
+
+-- name: copy_station_rows
+COPY pg_temp.station_rows FROM STDIN (FORMAT BINARY)
 
 -- name: write_many
 -- Every shard's writes as data-modifying CTEs of one statement: an UPDATE of the rows that
@@ -123,7 +201,7 @@ FROM STDIN (FORMAT BINARY)
 -- CONFLICT kept as a safety net); the copied rows are emptied (every part reads the
 -- statement's snapshot, taken before the delete). The count of updated rows comes back, for
 -- the caller to check.
-WITH {parts}, emptied AS (DELETE FROM pg_temp.station_writes)
+WITH {parts}, emptied AS (DELETE FROM pg_temp.station_rows)
 SELECT count(*) FROM ({updated}) AS u
 
 -- name: updated_part
@@ -141,7 +219,7 @@ SELECT 1 FROM {name}
     WHERE w.tag = {tag} AND w.existing AND t.mac = w.key
       -- the keys again as an array: an index condition, so the shard is probed by key and
       -- never scanned whole (a hash join would read every row of it, live and dead)
-      AND t.mac = ANY(ARRAY(SELECT key FROM pg_temp.station_writes
+      AND t.mac = ANY(ARRAY(SELECT key FROM pg_temp.station_rows
                               WHERE tag = {tag} AND existing))
     RETURNING 1)
 
@@ -157,7 +235,7 @@ SELECT 1 FROM {name}
     WHERE w.tag = {tag} AND w.existing AND t.cellid = w.key
       -- the keys again as an array: an index condition, so the shard is probed by key and
       -- never scanned whole (a hash join would read every row of it, live and dead)
-      AND t.cellid = ANY(ARRAY(SELECT key FROM pg_temp.station_writes
+      AND t.cellid = ANY(ARRAY(SELECT key FROM pg_temp.station_rows
                               WHERE tag = {tag} AND existing))
     RETURNING 1)
 
@@ -201,3 +279,90 @@ SELECT 1 FROM {name}
         created = EXCLUDED.created, modified = EXCLUDED.modified,
         last_seen = EXCLUDED.last_seen, block_first = EXCLUDED.block_first,
         block_last = EXCLUDED.block_last, block_count = EXCLUDED.block_count)
+
+-- name: expire_macs_window
+-- Upkeep (sluice.stations.upkeep): stale stations, old counters and datamap cells removed in
+-- bounded steps, each in a short transaction under the table's shard lock.
+--
+-- The next `chunk` keys after `after` (a primary-key range: the shard is walked once, whatever
+-- share of it is stale): the window's last key, NULL when the window was not full (the shard
+-- is done), and the keys of the stations in it last active before `before`. Last active:
+-- last_seen, or for a blocked station (no last_seen) its last block; created for a row with
+-- neither. Read-only, so a window without stale stations writes nothing (and leaves the
+-- table's version, migration 0015, alone).
+WITH win AS (
+    SELECT mac, greatest(last_seen, block_last, created::date) < %(before)s AS stale
+    FROM ichnaea.{table} WHERE mac > %(after)s ORDER BY mac LIMIT %(chunk)s
+)
+SELECT (SELECT mac FROM win ORDER BY mac OFFSET %(chunk)s - 1 LIMIT 1),
+       ARRAY(SELECT mac FROM win WHERE stale)
+
+-- name: expire_cells_window
+WITH win AS (
+    SELECT cellid, greatest(last_seen, block_last, created::date) < %(before)s AS stale
+    FROM ichnaea.{table} WHERE cellid > %(after)s ORDER BY cellid LIMIT %(chunk)s
+)
+SELECT (SELECT cellid FROM win ORDER BY cellid OFFSET %(chunk)s - 1 LIMIT 1),
+       ARRAY(SELECT cellid FROM win WHERE stale)
+
+-- name: expire_macs
+-- The stale stations of a window deleted (the condition again: the window was read in this
+-- transaction under the shard lock, so it holds; it is the safety net).
+WITH gone AS (
+    DELETE FROM ichnaea.{table}
+    WHERE mac = ANY(%(keys)s::bytea[])
+      AND greatest(last_seen, block_last, created::date) < %(before)s
+    RETURNING 1
+)
+SELECT count(*), NULL::int[], NULL::int[], NULL::int[] FROM gone
+
+-- name: expire_cells
+-- As expire_macs, plus the areas (mcc, mnc, lac) that lost a positioned cell, to recompute.
+WITH gone AS (
+    DELETE FROM ichnaea.{table}
+    WHERE cellid = ANY(%(keys)s::bytea[])
+      AND greatest(last_seen, block_last, created::date) < %(before)s
+    RETURNING mcc, mnc, lac, lat IS NOT NULL AND lon IS NOT NULL AS positioned
+), areas AS (
+    SELECT DISTINCT mcc, mnc, lac FROM gone WHERE positioned
+)
+SELECT (SELECT count(*) FROM gone),
+       (SELECT array_agg(mcc ORDER BY mcc, mnc, lac) FROM areas),
+       (SELECT array_agg(mnc ORDER BY mcc, mnc, lac) FROM areas),
+       (SELECT array_agg(lac ORDER BY mcc, mnc, lac) FROM areas)
+
+-- name: cleanup_datamap_chunk
+-- At most `chunk` grid cells not modified since before `before` (found by the modified index).
+WITH gone AS (
+    DELETE FROM ichnaea.{table}
+    WHERE grid = ANY(ARRAY(SELECT grid FROM ichnaea.{table}
+                           WHERE modified < %(before)s LIMIT %(chunk)s))
+      AND modified < %(before)s
+    RETURNING 1
+)
+SELECT count(*) FROM gone
+
+-- name: cleanup_stat
+-- Daily increments before `before` deleted without changing any total of the `stat` view:
+-- per key their sum is added to the key's first increment on or after `before`, or, when it
+-- has none, kept as one row on its last old day.
+WITH old AS (
+    SELECT key, max(time) AS last, sum(value)::bigint AS total
+    FROM ichnaea.stat_daily WHERE time < %(before)s GROUP BY key
+), target AS (
+    SELECT o.key, o.total,
+           coalesce((SELECT min(s.time) FROM ichnaea.stat_daily AS s
+                     WHERE s.key = o.key AND s.time >= %(before)s), o.last) AS time
+    FROM old AS o
+), gone AS (
+    DELETE FROM ichnaea.stat_daily AS d USING target AS t
+    WHERE d.key = t.key AND d.time < %(before)s AND d.time <> t.time
+    RETURNING 1
+), folded AS (
+    UPDATE ichnaea.stat_daily AS d
+    SET value = CASE WHEN t.time >= %(before)s THEN d.value + t.total ELSE t.total END
+    FROM target AS t
+    WHERE d.key = t.key AND d.time = t.time
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM folded)

@@ -6,12 +6,14 @@ counters as arrays unnested into an ``INSERT … ON CONFLICT``."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Container, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import psycopg
 from psycopg import sql
 
@@ -19,9 +21,11 @@ from sluice.db import Database
 from sluice.db.errors import classify
 from sluice.db.queries import load as load_queries
 from sluice.errors import TransientError
-from sluice.stations.algorithm import Station
+from sluice.stations import binary
 from sluice.stations.areas import Area, AreaCell
+from sluice.stations.columns import StationColumns
 from sluice.stations.keys import RADIOS, CellKey, Kind, shard_tables
+from sluice.stations.rows import Station
 
 Q = load_queries("sluice.stations", "queries.sql")
 
@@ -35,6 +39,8 @@ _SHARD_IDS = {
         + [f"datamap_{q}" for q in ("ne", "nw", "se", "sw")]
     )
 }
+#: Each station's index into a batch's list of tables.
+Tags = npt.NDArray[np.int16]
 STATION_COLUMNS = tuple(f.name for f in fields(Station) if f.name != "psc")
 
 
@@ -82,91 +88,85 @@ class StationStore:
         params = {"batch_id": batch_id, "reports": reports, "observations": observations}
         return bool(self._run("record_batch", params))
 
-    def stations_many(
-        self, groups: Sequence[tuple[Kind, str, Sequence[str]]]
-    ) -> list[dict[str, Station]]:
-        """The stations of every (kind, table, keys) group, in one statement: per group, the
-        rows found by key."""
-        found: list[dict[str, Station]] = [{} for _ in groups]
-        if not groups:
+    def station_versions(self, tables: Sequence[str]) -> tuple[dict[str, int], int]:
+        """The versions of `tables` (migration 0015), and this transaction's id: the version
+        of every table it writes."""
+        rows = self._run("station_versions", {"names": list(tables)})
+        return {name: int(version) for name, version, _ in rows}, int(rows[0][2])
+
+    def read_columns(
+        self, kind: Kind, tables: Sequence[str], tags: Tags, keys: npt.NDArray[Any]
+    ) -> StationColumns:
+        """The rows of a batch's stations of one kind, in the batch's order: station ``i`` has
+        key ``keys[i]`` (a ``V6`` or ``V11`` record) and lives in ``tables[tags[i]]``. Two
+        round trips: the keys in (binary COPY), the rows out (a binary array per column)."""
+        found = StationColumns.empty(len(keys))
+        if not len(keys):
             return found
-        parts = []
-        params: dict[str, Any] = {}
-        for tag, (kind, table, keys) in enumerate(groups):
-            part = Q["select_cells_part" if kind == "cell" else "select_macs_part"]
-            parts.append(
-                sql.SQL(part).format(
-                    tag=sql.Placeholder(f"t{tag}"),
-                    table=sql.Identifier(table),
-                    keys=sql.Placeholder(f"k{tag}", "b"),
-                )
+        self._run("create_temporaries", {})
+        index = np.arange(len(keys), dtype=np.int32)
+        self._copy_in("copy_station_keys", binary.encode_keys(index, tags, keys))
+        part = Q["read_cells_part" if kind == "cell" else "read_macs_part"]
+        query = sql.SQL(Q["read_stations"]).format(
+            parts=sql.SQL("\nUNION ALL\n").join(
+                sql.SQL(part).format(table=sql.Identifier(tables[tag]), tag=sql.Literal(tag))
+                for tag in sorted(set(tags.tolist()))
             )
-            params[f"t{tag}"] = tag
-            params[f"k{tag}"] = [key_bytes(kind, k) for k in keys]
-        query = sql.SQL("\nUNION ALL\n").join(parts)
-        for row in self._execute(query, params, "select stations"):
-            tag = row[0]
-            kind = groups[tag][0]
-            found[tag][key_text(kind, bytes(row[1]))] = _station_of(row)
+        )
+        row = self._execute(query, {}, "read stations")[0]
+        if row[0]:
+            binary.decode([bytes(column) for column in row[1:]], found)
         return found
 
-    def write_many(
-        self, writes: Sequence[tuple[Kind, str, Mapping[str, Station], Container[str]]]
+    def write_columns(
+        self,
+        kind: Kind,
+        tables: Sequence[str],
+        tags: Tags,
+        keys: npt.NDArray[Any],
+        existing: npt.NDArray[np.bool_],
+        rows: StationColumns,
     ) -> None:
-        """Every (kind, table, rows, keys that exist) group's rows copied (binary COPY) into a
-        session's temporary table, then written into their tables by one statement: three
-        round trips for the whole batch. The existing rows must have been read in this
-        transaction, under their shard's lock."""
-        groups = [g for g in writes if g[2]]
-        if not groups:
+        """`rows` (with their tags and keys as in `read_columns`, and whether each was read in
+        this transaction) copied (binary COPY) into the session's temporary table, then
+        written into their tables by one statement. The existing rows must have been read in
+        this transaction, under their shard's lock."""
+        if not len(rows):
             return
-        expected = self._copy_writes(groups)
+        self._run("create_temporaries", {})
+        self._copy_in("copy_station_rows", binary.encode(tags, keys, existing, rows))
         parts: list[sql.Composable] = []
         updated: list[sql.Composable] = []
-        params: dict[str, Any] = {}
-        for tag, (kind, table, _, _) in enumerate(groups):
-            suffix = "cells_part" if kind == "cell" else "macs_part"
+        suffix = "cells_part" if kind == "cell" else "macs_part"
+        for tag in sorted(set(tags.tolist())):
             for verb in ("update", "insert"):
-                name = sql.Identifier(f"{verb[0]}{tag}")
                 parts.append(
                     sql.SQL(Q[f"{verb}_{suffix}"]).format(
-                        name=name, table=sql.Identifier(table), tag=sql.Placeholder(f"t{tag}")
+                        name=sql.Identifier(f"{verb[0]}{tag}"),
+                        table=sql.Identifier(tables[tag]),
+                        tag=sql.Literal(tag),
                     )
                 )
             updated.append(sql.SQL(Q["updated_part"]).format(name=sql.Identifier(f"u{tag}")))
-            params[f"t{tag}"] = tag
         query = sql.SQL(Q["write_many"]).format(
             parts=sql.SQL(",\n").join(parts), updated=sql.SQL("\nUNION ALL\n").join(updated)
         )
-        rows = self._execute(query, params, "write stations")
-        if rows[0][0] != expected:
+        found = self._execute(query, {}, "write stations")[0][0]
+        expected = int(existing.sum())
+        if found != expected:
             # Only a writer outside the shard locks can get here: retry the batch from a
             # fresh read rather than lose a row.
             raise TransientError(
                 f"station batch: {expected} stations read in this transaction, "
-                f"{rows[0][0]} found again to update (written concurrently?)"
+                f"{found} found again to update (written concurrently?)"
             )
 
-    def _copy_writes(
-        self, groups: Sequence[tuple[Kind, str, Mapping[str, Station], Container[str]]]
-    ) -> int:
-        """Copy the rows in; the number of existing ones."""
-        self._run("create_station_writes", {})
-        existing_rows = 0
+    def _copy_in(self, name: str, rows: bytes) -> None:
         try:
-            with (
-                self.conn.cursor() as cur,
-                cur.copy(sql.SQL(Q["copy_station_writes"])) as copy,
-            ):
-                copy.set_types(_WRITE_TYPES)
-                for tag, (kind, _, rows, existing) in enumerate(groups):
-                    for key, s in rows.items():
-                        exists = key in existing
-                        existing_rows += exists
-                        copy.write_row(_write_row(tag, exists, kind, key, s))
+            with self.conn.cursor() as cur, cur.copy(sql.SQL(Q[name])) as copy:
+                copy.write(binary.HEADER + rows + binary.TRAILER)
         except psycopg.Error as exc:
-            raise classify(exc, "station query copy_station_writes") from exc
-        return existing_rows
+            raise classify(exc, f"station query {name}") from exc
 
     def _execute(self, query: sql.Composed, params: Mapping[str, Any], what: str) -> list[Any]:
         try:
@@ -245,40 +245,43 @@ class StationStore:
         )
         return _station(rows[0]) if rows else None
 
+    # -- upkeep (sluice.stations.upkeep) ------------------------------------------------------
 
-#: Column types of ``station_writes``, in its order.
-_WRITE_TYPES = [
-    "int2", "bool", "bytea", "int2", "int4", "int4", "int4", "int8", "int2",
-    "float8", "float8", "float8", "float8", "float8", "float8",
-    "int4", "text", "int8", "int2", "float8",
-    "timestamptz", "timestamptz", "date", "date", "date", "int4",
-]  # fmt: skip
+    def lock_shards(self, tables: Sequence[str]) -> None:
+        """Hold the shards' locks (the ones batches take) to the end of the transaction."""
+        ids = sorted({_SHARD_IDS[t] for t in tables})
+        self._run("lock", {"classes": [SHARD_LOCK] * len(ids), "ids": ids})
 
+    def expire_window(
+        self, kind: Kind, table: str, before: date, after: bytes, chunk: int
+    ) -> tuple[bytes | None, list[bytes]]:
+        """The `chunk` keys after `after`: the last one (None when the table is done) and
+        those of the stations among them last active before `before`."""
+        name = "expire_cells_window" if kind == "cell" else "expire_macs_window"
+        params = {"before": before, "after": after, "chunk": chunk}
+        last, stale = self._run(name, params, table)[0]
+        return (None if last is None else bytes(last)), [bytes(k) for k in stale]
 
-def _write_row(tag: int, exists: bool, kind: Kind, key: str, s: Station) -> tuple[Any, ...]:
-    if kind == "cell":
-        c = CellKey.parse(key)
-        head: tuple[Any, ...] = (
-            tag, exists, c.packed(), RADIOS[c.radio], c.mcc, c.mnc, c.lac, c.cid
-        )  # fmt: skip
-        psc = s.psc
-    else:
-        head, psc = (tag, exists, bytes.fromhex(key), None, None, None, None, None), None
-    return (
-        *head, psc, s.lat, s.lon, s.max_lat, s.min_lat, s.max_lon, s.min_lon, s.radius,
-        s.region, s.samples, s.source, s.weight, s.created, s.modified, s.last_seen,
-        s.block_first, s.block_last, s.block_count,
-    )  # fmt: skip
+    def expire(
+        self, kind: Kind, table: str, before: date, keys: Sequence[bytes]
+    ) -> tuple[int, list[tuple[int, int, int]]]:
+        """Delete the stale stations of `keys`: how many, and for cells the (mcc, mnc, lac)
+        areas that lost a positioned cell."""
+        name = "expire_cells" if kind == "cell" else "expire_macs"
+        params = {"before": before, "keys": list(keys)}
+        deleted, mcc, mnc, lac = self._run(name, params, table)[0]
+        return int(deleted), list(zip(mcc or [], mnc or [], lac or [], strict=True))
 
+    def cleanup_datamap_chunk(self, table: str, before: date, chunk: int) -> int:
+        """Delete at most `chunk` grid cells not modified since before `before`."""
+        rows = self._run("cleanup_datamap_chunk", {"before": before, "chunk": chunk}, table)
+        return int(rows[0][0])
 
-def _station_of(row: Sequence[Any]) -> Station:
-    """A station from a ``select_*_part`` row (tag, key, the columns, psc)."""
-    region = row[9]
-    return Station(
-        row[2], row[3], row[4], row[5], row[6], row[7], row[8],
-        region.strip() if region is not None else None,
-        *row[10:],
-    )  # fmt: skip
+    def cleanup_stat(self, before: date) -> tuple[int, int]:
+        """Fold the daily increments before `before` into later rows (totals unchanged): the
+        rows deleted and the rows that took their sums."""
+        deleted, folded = self._run("cleanup_stat", {"before": before})[0]
+        return int(deleted), int(folded)
 
 
 def _station(row: Sequence[Any]) -> Station:

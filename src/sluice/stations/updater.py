@@ -2,31 +2,41 @@
 
 1. Reports → observations (`sluice.stations.observations`); observations of weight 0 are
    dropped and counted; each report that gave an observation marks its datamap grid cell.
-2. The observations are grouped per shard table and station, in the order they came.
+2. The observations are grouped per kind; each kind's stations are numbered in key order and
+   know their shard table.
 3. One transaction: the advisory locks of the batch id and of every shard it touches, in one
    global order (so two updaters can never wait for each other), then the batch id recorded —
-   when it was recorded before, nothing else happens. The stations of every shard it touches
-   are read in one statement, the algorithm runs per station, and the changed rows are copied
-   into a temporary table and written into their shards by one statement. Cell areas of
-   every non-confirm cell change are recomputed; the datamap and the daily counters get one
-   statement each.
+   when it was recorded before, nothing else happens. Per kind, the stations are read as
+   columns (one binary COPY of their keys in, one of their rows out), the algorithm runs once
+   over all of them (`update_stations`), and the changed rows are copied in and written into
+   their shards by one statement. Cell areas of every non-confirm cell change are recomputed;
+   the datamap and the daily counters get one statement each.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from sluice import faults
+from sluice.db import Database
+from sluice.errors import TransientError
 from sluice.stations import datamap
-from sluice.stations.algorithm import Effect, Station, update_station
+from sluice.stations.algorithm import CONFIRM, NEW, NEW_BLOCK, NONE, update_stations
 from sluice.stations.areas import area_of
+from sluice.stations.cache import Staged, StationCache
+from sluice.stations.columns import ObservationColumns, StationColumns
 from sluice.stations.keys import CellKey, Kind, shard_of
 from sluice.stations.observations import Observation, transform
 from sluice.stations.repository import StationStore, transaction
+from sluice.stations.rows import EFFECTS
 from sluice.stations.simulate import now_for
 
 #: StatKey of the seed: observations and new stations per kind.
@@ -54,15 +64,46 @@ class BatchResult:
 
 @dataclass
 class _Prepared:
-    groups: dict[tuple[Kind, str], dict[str, list[Observation]]]
+    #: Per kind, its observations (weight > 0) in the order they came.
+    kinds: dict[Kind, list[Observation]]
     grids: dict[str, list[bytes]]
     dropped: Counter[str]
     observations: int
     reports_dropped: int
 
 
+@dataclass
+class _KindBatch:
+    """One kind's stations of a batch, numbered in key order."""
+
+    kind: Kind
+    keys: list[str]
+    #: The shard tables the stations live in, and each station's index into them.
+    tables: list[str]
+    tags: npt.NDArray[np.int16]
+    observations: ObservationColumns
+
+    @classmethod
+    def of(cls, kind: Kind, observations: Sequence[Observation]) -> _KindBatch:
+        keys = sorted({o.key for o in observations})
+        number = {k: i for i, k in enumerate(keys)}
+        shards = [shard_of(kind, k) for k in keys]
+        tables = sorted(set(shards))
+        tag_of = {t: i for i, t in enumerate(tables)}
+        tags = np.fromiter((tag_of[t] for t in shards), np.int16, len(shards))
+        at = [number[o.key] for o in observations]
+        return cls(kind, keys, tables, tags, ObservationColumns.of(at, observations))
+
+    def key_records(self) -> npt.NDArray[Any]:
+        """The keys as the tables store them, fixed-width records (``V6`` or ``V11``)."""
+        if self.kind == "cell":
+            packed = b"".join(CellKey.parse(k).packed() for k in self.keys)
+            return np.frombuffer(packed, dtype="V11")
+        return np.frombuffer(bytes.fromhex("".join(self.keys)), dtype="V6")
+
+
 def prepare(reports: Sequence[Mapping[str, Any]], *, map_content: bool = True) -> _Prepared:
-    groups: dict[tuple[Kind, str], dict[str, list[Observation]]] = {}
+    kinds: dict[Kind, list[Observation]] = {}
     grids: dict[str, list[bytes]] = {}
     dropped: Counter[str] = Counter()
     count = reports_dropped = 0
@@ -83,9 +124,8 @@ def prepare(reports: Sequence[Mapping[str, Any]], *, map_content: bool = True) -
                 dropped[f"{obs.kind}_weight"] += 1
                 continue
             count += 1
-            table = groups.setdefault((obs.kind, shard_of(obs.kind, obs.key)), {})
-            table.setdefault(obs.key, []).append(obs)
-    return _Prepared(groups, grids, dropped, count, reports_dropped)
+            kinds.setdefault(obs.kind, []).append(obs)
+    return _Prepared(kinds, grids, dropped, count, reports_dropped)
 
 
 def apply_batch(
@@ -113,63 +153,111 @@ def apply_batch(
         observations=prepared.observations,
         dropped=dict(prepared.dropped),
     )
-    tables = [t for _, t in prepared.groups] + list(prepared.grids)
-    with transaction(db_or_tx) as store:
-        store.lock(batch_id, tables)
-        if not store.record_batch(batch_id, len(reports), prepared.observations):
-            return result
-        result.applied = True
-        stats: Counter[int] = Counter()
-        effects: Counter[str] = Counter()
-        shards = sorted(prepared.groups.items())
-        befores = store.stations_many([(k, t, sorted(st)) for (k, t), st in shards])
-        writes: list[tuple[Kind, str, dict[str, Station], Mapping[str, Station]]] = []
-        changes: list[tuple[str, list[str]]] = []
-        for ((kind, table), stations), before in zip(shards, befores, strict=True):
-            written, changed = _update_shard(kind, stations, before, today, now, stats, effects)
-            writes.append((kind, table, written, before))
-            if kind == "cell":
-                changes.append((table, changed))
-        store.write_many(writes)
-        for table, changed in changes:
-            result.areas_changed += _recompute_areas(store, table, changed, now)
-        for table, grids in sorted(prepared.grids.items()):
-            store.touch_datamap(table, grids, today)
-            result.datamap_cells += len(set(grids))
-        store.add_stats(today, stats)
-        result.effects = dict(sorted(effects.items()))
-        faults.pause("stations")  # crash tests: everything written, nothing committed
+    batches = [_KindBatch.of(k, obs) for k, obs in sorted(prepared.kinds.items())]
+    tables = [t for b in batches for t in b.tables] + list(prepared.grids)
+    cache = _cache_of(db_or_tx)
+    staged: list[Staged] = []
+    try:
+        with transaction(db_or_tx) as store:
+            store.lock(batch_id, tables)
+            if not store.record_batch(batch_id, len(reports), prepared.observations):
+                return result
+            result.applied = True
+            stats: Counter[int] = Counter()
+            effects: Counter[str] = Counter()
+            for batch in batches:
+                changed, rows = _update_kind(store, cache, batch, today, now, stats, effects)
+                staged.append(rows)
+                for table, keys in sorted(changed.items()):
+                    result.areas_changed += _recompute_areas(store, table, keys, now)
+            for table, grids in sorted(prepared.grids.items()):
+                store.touch_datamap(table, grids, today)
+                result.datamap_cells += len(set(grids))
+            store.add_stats(today, stats)
+            result.effects = dict(sorted(effects.items()))
+            faults.pause("stations")  # crash tests: everything written, nothing committed
+    except TransientError:
+        # A row the cache held may be what went wrong (a writer it could not see): the
+        # retry reads everything from the tables.
+        if cache is not None:
+            cache.clear()
+        raise
+    if cache is not None:
+        for rows in staged:
+            cache.store(rows)
     return result
 
 
-def _update_shard(
-    kind: Kind,
-    stations: Mapping[str, list[Observation]],
-    before: Mapping[str, Station],
+#: Each `Database`'s station cache (`sluice.stations.cache`), for as long as it lives.
+_CACHES: weakref.WeakKeyDictionary[Database, StationCache] = weakref.WeakKeyDictionary()
+
+
+def _cache_of(db_or_tx: Any) -> StationCache | None:
+    """The cache of a `Database`; none for a caller's connection, whose transaction may still
+    roll back after the batch."""
+    if not isinstance(db_or_tx, Database):
+        return None
+    cache = _CACHES.get(db_or_tx)
+    if cache is None:
+        cache = _CACHES[db_or_tx] = StationCache()
+    return cache
+
+
+def _update_kind(
+    store: StationStore,
+    cache: StationCache | None,
+    batch: _KindBatch,
     today: date,
     now: datetime,
     stats: Counter[int],
     effects: Counter[str],
-) -> tuple[dict[str, Station], list[str]]:
-    """The algorithm over a shard's stations: the rows to write (key order), and the keys of
-    the non-confirm changes."""
-    writes: dict[str, Station] = {}
-    changed: list[str] = []
+) -> tuple[dict[str, list[str]], Staged]:
+    """The algorithm over a kind's stations and their rows written: the keys of the
+    non-confirm cell changes per table, and the rows after for the cache."""
+    kind, keys = batch.kind, batch.key_records()
+    versions, txid = store.station_versions(batch.tables)
+    if cache is not None:
+        before, hit = cache.lookup(kind, batch.keys, batch.tables, batch.tags, versions)
+    else:
+        before, hit = StationColumns.empty(len(keys)), np.zeros(len(keys), dtype=bool)
+    miss = np.flatnonzero(~hit)
+    if len(miss):
+        before.put(miss, store.read_columns(kind, batch.tables, batch.tags[miss], keys[miss]))
+    out = update_stations(kind, before, batch.observations, today=today, now=now)
+    write = np.flatnonzero(out.write)
+    store.write_columns(
+        kind,
+        batch.tables,
+        batch.tags[write],
+        keys[write],
+        before.exists[write],
+        out.after.take(write),
+    )
+    written = frozenset(batch.tables[t] for t in np.unique(batch.tags[write]).tolist())
+    _count(kind, out.effect, len(batch.observations), stats, effects)
+    changed: dict[str, list[str]] = {}
+    if kind == "cell":
+        moved = np.flatnonzero((out.effect != CONFIRM) & (out.effect != NONE))
+        for i in moved.tolist():
+            changed.setdefault(batch.tables[batch.tags[i]], []).append(batch.keys[i])
+    staged = Staged(kind, batch.keys, batch.tables, batch.tags, out.after, written, txid)
+    return changed, staged
+
+
+def _count(
+    kind: Kind,
+    effect: npt.NDArray[np.int8],
+    observations: int,
+    stats: Counter[int],
+    effects: Counter[str],
+) -> None:
     obs_key, unique_key = STAT_KEYS[kind]
-    for key in sorted(stations):
-        observations = stations[key]
-        stats[obs_key] += len(observations)
-        old = before.get(key)
-        result = update_station(kind, old, observations, today=today, now=now)
-        effects[f"{kind}.{result.effect}"] += 1
-        effect: Effect = result.effect
-        if effect in ("new", "new_block"):
-            stats[unique_key] += 1
-        if result.station is not None and result.station != old:
-            writes[key] = result.station
-        if effect not in ("confirm", "none"):
-            changed.append(key)
-    return writes, changed
+    counts = np.bincount(effect, minlength=len(EFFECTS))
+    stats[obs_key] += observations
+    stats[unique_key] += int(counts[NEW] + counts[NEW_BLOCK])
+    for code, n in enumerate(counts.tolist()):
+        if n:
+            effects[f"{kind}.{EFFECTS[code]}"] += n
 
 
 def _recompute_areas(store: StationStore, table: str, changed: Sequence[str], now: datetime) -> int:

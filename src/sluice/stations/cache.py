@@ -1,0 +1,137 @@
+"""The rows a station updater read and wrote, kept in memory between its batches.
+
+Each shard has one updater at a time, so the rows it wrote last are, nearly always, the rows
+its next batch would read again. Every cached row carries the version its table had once the
+row was current (migration 0015: a table's version is the id of the last transaction that
+wrote it). A row is used only while its table still has that version: any other writer —
+another updater, the expiry, an operator's SQL — moves the version, and the rows of that
+table are read from the database again. A batch whose transaction rolls back never stored
+its rows here; rows are stored once the batch has committed.
+
+The cache holds at most `capacity` stations; when a batch would pass that, it starts again
+empty: memory stays bounded, and the cost is one full read per batch for a while.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+import numpy.typing as npt
+
+from sluice.stations.columns import StationColumns
+
+#: Stations kept per kind by default: about 40 MB for wifi's keys, rows and index.
+DEFAULT_CAPACITY = 250_000
+
+
+@dataclass
+class Staged:
+    """Rows of one kind to store once their batch commits: station ``i`` has key
+    ``keys[i]``, lives in ``tables[tags[i]]`` and is ``rows`` row ``i``; the batch wrote the
+    tables `written`, which have its transaction id `txid` as their version now."""
+
+    kind: str
+    keys: Sequence[str]
+    tables: Sequence[str]
+    tags: npt.NDArray[np.int16]
+    rows: StationColumns
+    written: frozenset[str]
+    txid: int
+
+
+class StationCache:
+    """Rows per kind, by key. The rows of a table are valid together: the cache knows the
+    version its rows of each table are current at, and drops them all (by moving the table to
+    a new epoch) as soon as the table has another version."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.capacity = capacity
+        self._kinds: dict[str, _KindCache] = {}
+
+    def lookup(
+        self,
+        kind: str,
+        keys: Sequence[str],
+        tables: Sequence[str],
+        tags: npt.NDArray[np.int16],
+        versions: Mapping[str, int],
+    ) -> tuple[StationColumns, npt.NDArray[np.bool_]]:
+        """The rows of `keys` (numbered as `Staged` numbers them) the cache holds for their
+        table's current version (`versions`, read under the batch's locks), and which of them
+        it had: the others must be read."""
+        cache = self._kinds.setdefault(kind, _KindCache())
+        epochs = np.array([cache.epoch(t, versions.get(t, -1)) for t in tables], dtype=np.int64)
+        return cache.lookup(keys, epochs[tags])
+
+    def store(self, staged: Staged) -> None:
+        cache = self._kinds.get(staged.kind)
+        if cache is None or len(cache.index) + len(staged.keys) > self.capacity:
+            cache = self._kinds[staged.kind] = _KindCache()
+        for table in staged.written:
+            # The batch wrote exactly the rows it stores: every other row of the table it
+            # holds is still current.
+            cache.versions[table] = staged.txid
+        epochs = np.array([cache.epochs.get(t, -1) for t in staged.tables], dtype=np.int64)
+        cache.store(staged.keys, staged.rows, epochs[staged.tags])
+
+    def clear(self) -> None:
+        self._kinds.clear()
+
+
+class _KindCache:
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.rows = StationColumns.empty(0)
+        self.slot_epoch = np.zeros(0, dtype=np.int64)
+        #: Per table: the version its rows are current at, and their epoch.
+        self.versions: dict[str, int] = {}
+        self.epochs: dict[str, int] = {}
+        self._next_epoch = 0
+
+    def epoch(self, table: str, version: int) -> int:
+        """The epoch of `table`'s valid rows, a new one (none valid) when its version moved."""
+        if self.versions.get(table) != version or table not in self.epochs:
+            self.versions[table] = version
+            self._next_epoch += 1
+            self.epochs[table] = self._next_epoch
+        return self.epochs[table]
+
+    def lookup(
+        self, keys: Sequence[str], epochs: npt.NDArray[np.int64]
+    ) -> tuple[StationColumns, npt.NDArray[np.bool_]]:
+        found = StationColumns.empty(len(keys))
+        if not self.index:
+            return found, np.zeros(len(keys), dtype=bool)
+        slots = np.fromiter((self.index.get(k, -1) for k in keys), np.intp, len(keys))
+        hit = (slots >= 0) & (self.slot_epoch[np.maximum(slots, 0)] == epochs)
+        where = np.flatnonzero(hit)
+        found.put(where, self.rows.take(slots[where]))
+        return found, hit
+
+    def store(
+        self, keys: Sequence[str], rows: StationColumns, epochs: npt.NDArray[np.int64]
+    ) -> None:
+        slots = np.empty(len(keys), dtype=np.intp)
+        size = len(self.index)
+        for i, key in enumerate(keys):
+            slot = self.index.get(key)
+            if slot is None:
+                slot = self.index[key] = size
+                size += 1
+            slots[i] = slot
+        if size > len(self.slot_epoch):
+            self._grow(max(size, 2 * len(self.slot_epoch), 1024))
+        self.rows.put(slots, rows)
+        self.slot_epoch[slots] = epochs
+
+    def _grow(self, capacity: int) -> None:
+        grown = StationColumns.empty(capacity)
+        used = len(self.slot_epoch)
+        for f in fields(grown):
+            getattr(grown, f.name)[:used] = getattr(self.rows, f.name)
+        self.rows = grown
+        epoch = np.full(capacity, -1, dtype=np.int64)
+        epoch[:used] = self.slot_epoch
+        self.slot_epoch = epoch
