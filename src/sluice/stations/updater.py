@@ -156,7 +156,6 @@ def apply_batch(
     batches = [_KindBatch.of(k, obs) for k, obs in sorted(prepared.kinds.items())]
     tables = [t for b in batches for t in b.tables] + list(prepared.grids)
     cache = _cache_of(db_or_tx)
-    staged: list[Staged] = []
     try:
         with transaction(db_or_tx) as store:
             store.lock(batch_id, tables)
@@ -166,8 +165,7 @@ def apply_batch(
             stats: Counter[int] = Counter()
             effects: Counter[str] = Counter()
             for batch in batches:
-                changed, rows = _update_kind(store, cache, batch, today, now, stats, effects)
-                staged.append(rows)
+                changed = _update_kind(store, cache, batch, today, now, stats, effects)
                 for table, keys in sorted(changed.items()):
                     result.areas_changed += _recompute_areas(store, table, keys, now)
             for table, grids in sorted(prepared.grids.items()):
@@ -182,9 +180,6 @@ def apply_batch(
         if cache is not None:
             cache.clear()
         raise
-    if cache is not None:
-        for rows in staged:
-            cache.store(rows)
     return result
 
 
@@ -211,9 +206,9 @@ def _update_kind(
     now: datetime,
     stats: Counter[int],
     effects: Counter[str],
-) -> tuple[dict[str, list[str]], Staged]:
-    """The algorithm over a kind's stations and their rows written: the keys of the
-    non-confirm cell changes per table, and the rows after for the cache."""
+) -> dict[str, list[str]]:
+    """The algorithm over a kind's stations and their rows written (and kept in the cache);
+    the keys of the non-confirm cell changes per table."""
     kind, keys = batch.kind, batch.key_records()
     versions, txid = store.station_versions(batch.tables)
     if cache is not None:
@@ -233,15 +228,19 @@ def _update_kind(
         before.exists[write],
         out.after.take(write),
     )
-    written = frozenset(batch.tables[t] for t in np.unique(batch.tags[write]).tolist())
+    if cache is not None:
+        # Kept before the commit, under the shard locks, so the next batch of these shards
+        # finds them whichever thread runs it. Should the commit not happen, the tables keep
+        # a version other than this transaction's id, which the cache then no longer trusts.
+        written = frozenset(batch.tables[t] for t in np.unique(batch.tags[write]).tolist())
+        cache.store(Staged(kind, batch.keys, batch.tables, batch.tags, out.after, written, txid))
     _count(kind, out.effect, len(batch.observations), stats, effects)
     changed: dict[str, list[str]] = {}
     if kind == "cell":
         moved = np.flatnonzero((out.effect != CONFIRM) & (out.effect != NONE))
         for i in moved.tolist():
             changed.setdefault(batch.tables[batch.tags[i]], []).append(batch.keys[i])
-    staged = Staged(kind, batch.keys, batch.tables, batch.tags, out.after, written, txid)
-    return changed, staged
+    return changed
 
 
 def _count(
