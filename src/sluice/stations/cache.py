@@ -12,6 +12,9 @@ those shards, in whichever thread of the process, finds them. A batch that then 
 leaves its tables at a version other than its transaction id, the version it stored with its
 rows, and a transaction id never comes again: the cache trusts none of those tables' rows.
 
+It also remembers the datamap cells its batches marked today: marking one again would change
+nothing (a cell's `modified` is a day), so a batch sends only the others.
+
 The cache holds at most `capacity` stations; when a batch would pass that, it starts again
 empty: memory stays bounded, and the cost is one full read per batch for a while.
 """
@@ -19,8 +22,9 @@ empty: memory stays bounded, and the cost is one full read per batch for a while
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from datetime import date
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +33,8 @@ from sluice.stations.columns import StationColumns
 
 #: Stations kept per kind by default: about 40 MB for wifi's keys, rows and index.
 DEFAULT_CAPACITY = 250_000
+#: Datamap cells remembered as marked today, at most (about 60 MB).
+MAX_MARKED = 500_000
 
 
 @dataclass
@@ -56,6 +62,8 @@ class StationCache:
         self._kinds: dict[str, _KindCache] = {}
         # Updaters of one process may share the cache (threads of a worker).
         self._lock = threading.Lock()
+        self._marked_day: date | None = None
+        self._marked: set[bytes] = set()
 
     def lookup(
         self,
@@ -91,6 +99,22 @@ class StationCache:
     def clear(self) -> None:
         with self._lock:
             self._kinds.clear()
+            self._marked.clear()
+
+    def unmarked(self, today: date, grids: Iterable[bytes]) -> list[bytes]:
+        """The datamap cells of `grids` no committed batch of this cache marked on `today`."""
+        with self._lock:
+            if self._marked_day != today:
+                self._marked_day, self._marked = today, set()
+            return sorted(set(grids) - self._marked)
+
+    def marked(self, today: date, grids: Iterable[bytes]) -> None:
+        """`grids` are marked on `today` (their batch committed)."""
+        with self._lock:
+            if self._marked_day == today:
+                if len(self._marked) >= MAX_MARKED:
+                    self._marked.clear()
+                self._marked.update(grids)
 
 
 class _KindCache:

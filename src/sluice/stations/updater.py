@@ -156,6 +156,7 @@ def apply_batch(
     batches = [_KindBatch.of(k, obs) for k, obs in sorted(prepared.kinds.items())]
     tables = [t for b in batches for t in b.tables] + list(prepared.grids)
     cache = _cache_of(db_or_tx)
+    touched: list[bytes] = []
     try:
         with transaction(db_or_tx) as store:
             store.lock(batch_id, tables)
@@ -169,7 +170,10 @@ def apply_batch(
                 for table, keys in sorted(changed.items()):
                     result.areas_changed += _recompute_areas(store, table, keys, now)
             for table, grids in sorted(prepared.grids.items()):
-                store.touch_datamap(table, grids, today)
+                fresh = cache.unmarked(today, grids) if cache is not None else grids
+                if fresh:
+                    store.touch_datamap(table, fresh, today)
+                    touched.extend(fresh)
                 result.datamap_cells += len(set(grids))
             store.add_stats(today, stats)
             result.effects = dict(sorted(effects.items()))
@@ -180,6 +184,8 @@ def apply_batch(
         if cache is not None:
             cache.clear()
         raise
+    if cache is not None and touched:
+        cache.marked(today, touched)
     return result
 
 
