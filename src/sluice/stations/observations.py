@@ -101,7 +101,8 @@ def _built(report_fields: Mapping[str, Any], **own: Any) -> Observation:
     the transform's hottest line."""
     obs = object.__new__(Observation)
     values = obs.__dict__
-    values.update(_DEFAULTS)
+    if "weight" not in report_fields:  # not merged with the defaults by `transform` already
+        values.update(_DEFAULTS)
     values.update(report_fields)
     values.update(own)
     return obs
@@ -212,20 +213,25 @@ def wifi_channel_frequency(
 def wifi_observation(
     raw: Mapping[str, Any], age: int, fields: Mapping[str, Any]
 ) -> Observation | None:
-    mac = normal_mac(raw["macAddress"]) if isinstance(raw.get("macAddress"), str) else None
+    get = raw.get
+    given = get("macAddress")
+    mac = normal_mac(given) if type(given) is str or isinstance(given, str) else None
     if mac is None:
         return None
-    channel = _ranged_int(_integer(raw.get("channel")), WIFI_RANGES["channel"])
-    frequency = _ranged_int(_integer(raw.get("frequency")), WIFI_RANGES["frequency"])
-    channel, frequency = wifi_channel_frequency(channel, frequency)
-    radio = raw.get("radioType")
+    # Most networks give a MAC and a signal only: the absent fields skip their checks.
+    channel, frequency = get("channel"), get("frequency")
+    if channel is not None or frequency is not None:
+        channel = _ranged_int(_integer(channel), WIFI_RANGES["channel"])
+        frequency = _ranged_int(_integer(frequency), WIFI_RANGES["frequency"])
+        channel, frequency = wifi_channel_frequency(channel, frequency)
+    radio, snr = get("radioType"), get("signalToNoiseRatio")
     return _built(
         fields,
         kind="wifi",
         key=mac,
-        age=_network_age(raw, age),
-        signal=_ranged_int(_integer(raw.get("signalStrength")), WIFI_RANGES["signal"]),
-        snr=_ranged_int(_integer(raw.get("signalToNoiseRatio")), WIFI_RANGES["snr"]),
+        age=None if get("age") is None else _network_age(raw, age),
+        signal=_ranged_int(_integer(get("signalStrength")), WIFI_RANGES["signal"]),
+        snr=None if snr is None else _ranged_int(_integer(snr), WIFI_RANGES["snr"]),
         channel=channel,
         frequency=frequency,
         radio=radio if radio in WIFI_RADIOS else None,
@@ -343,7 +349,7 @@ def transform(report: Mapping[str, Any]) -> Transformed:
         out.skipped = "no_position"
         return out
     # The report's fields, shared by all its observations: built once, not per network.
-    age, fields = base["_age"], _report_fields(base)
+    age, fields = base["_age"], {**_DEFAULTS, **_report_fields(base)}
     speed_w = speed_weight(fields["speed"])
     for kind, list_name, build in _BUILDERS:
         entries = report.get(list_name)
