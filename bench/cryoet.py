@@ -18,7 +18,9 @@ one SELECT per row and one HEAD or listing per directory; the rows column gives 
 Before the syncs it probes every server it can start: GETs per second of one small document at
 client concurrency 1, 4, 8 and 16, through sluice's own store client. A pool of concurrent reads
 can only make the first import faster against a server that answers more requests at once;
-moto's server does not (one Python process), s3rver does a little (one Node.js process).
+moto's server does not (one Python process, a new connection and thread per request), s3rver
+does a little (one Node.js process). Each row also gives the machine's load average when the
+step started: on a shared machine, the seconds of a step are not its own alone.
 """
 
 from __future__ import annotations
@@ -162,6 +164,9 @@ def _case(
                 )
             into = alone if own else database
             into.checkpoint()
+            # The machine may be shared: the load when the step starts says how far its
+            # seconds are the import's own.
+            load = os.getloadavg()[0]
             child = run_measured(
                 [*command, "--concurrency", str(args.concurrency), *extra],
                 env={**env, "SLUICE_DATABASE_URL": into.url},
@@ -195,6 +200,7 @@ def _case(
                     "updated": sum(c["updated"] for c in totals.values()),
                     "deleted": sum(c["deleted"] for c in totals.values()),
                     "peak_rss_mb": round(child.peak_rss_mb, 1),
+                    "load": round(load, 2),
                 }
             )
     finally:
@@ -220,6 +226,7 @@ def _print(
         "created",
         "updated",
         "deleted",
+        "load",
     ]
     rows = [
         [
@@ -236,6 +243,7 @@ def _print(
             report.count(r["created"]),
             report.count(r["updated"]),
             report.count(r["deleted"]),
+            f"{r['load']:.2f}",
         ]
         for r in results
     ]

@@ -43,12 +43,15 @@ def changes(report: SyncReport) -> dict[str, tuple[int, int, int]]:
     }
 
 
+@pytest.mark.parametrize("s3_prefix", ["", "90001"])
 def test_a_re_run_reads_only_the_runs_that_changed(
-    engine: Engine, s3_bucket: str, s3_options: S3Options
+    engine: Engine, s3_bucket: str, s3_options: S3Options, s3_prefix: str
 ) -> None:
     out = f"s3://{s3_bucket}"
     generate_tree(out, runs=20, s3=s3_options)
-    endpoint = {"endpoint_url": s3_options.endpoint_url}
+    # With a dataset folder named, a first sync fetches documents while it lists: each must
+    # still be recorded with its listed version, or the re-runs would read it again.
+    endpoint = {"endpoint_url": s3_options.endpoint_url, "s3_prefix": s3_prefix}
     first = sync(engine, s3_bucket, **endpoint)
     assert first.requests["gets"] == 1 + 1 + 20 * DOCUMENTS_PER_RUN  # deposition, dataset, runs
 
@@ -321,3 +324,34 @@ def test_a_run_whose_values_look_outside_its_folder_is_always_read_again(
         "WHERE r.name = 'RUN0001' AND t.s3_mrc_file LIKE '%RUN0002.mrc'"
     ).fetchall()
     assert sizes == [(100,)]
+
+
+def test_a_deposition_named_by_a_late_document_is_imported_before_its_rows(
+    engine: Engine, twin: Engine, tmp_path: Path, db: Any
+) -> None:
+    """The pass does not wait for every document before its first row: a deposition that only
+    an annotation (among the last documents used) names is imported when that document is
+    used, before the annotation's row refers to it, and the database is a one-at-a-time one."""
+    folder = tmp_path / "bucket"
+    generate_tree(str(folder), runs=6)
+    source = folder / "depositions_metadata" / "9000" / "deposition_metadata.json"
+    other = json.loads(source.read_text())
+    other["deposition_identifier"] = 9001
+    (folder / "depositions_metadata" / "9001").mkdir()
+    (folder / "depositions_metadata" / "9001" / "deposition_metadata.json").write_text(
+        json.dumps(other)
+    )
+    annotation = next((folder / "90001" / "RUN0004").rglob("Annotations/*/*.json"))
+    metadata = json.loads(annotation.read_text())
+    metadata["deposition_id"] = 9001
+    annotation.write_text(json.dumps(metadata))
+
+    report = sync(engine, str(folder), s3_prefix="90001", concurrency=4)
+    one = sync(twin, str(folder), s3_prefix="90001", concurrency=1)
+
+    assert report.totals()["deposition"].created == 2
+    assert changes(report) == changes(one)
+    assert db.execute(
+        "SELECT count(*) FROM cryoet.annotation WHERE deposition_id = 9001"
+    ).fetchone() == (1,)
+    assert dump(db.info.dsn) == dump(twin.settings.database_url)

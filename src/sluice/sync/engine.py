@@ -69,6 +69,12 @@ class Pass:
     root: str
     items: Sequence[Item]
     only: Collection[str] | None = None
+    #: What this pass needs first: asked before each entity's rows are computed (and once
+    #: more after the pass, with ``final`` true), it returns the passes to run at once, in
+    #: the same transaction, before going on — e.g. importing the depositions that the
+    #: documents read so far name. So the pass need not wait for every document before its
+    #: first row: the documents fetched ahead come in while it goes.
+    needs: Callable[[bool], Sequence[Pass]] | None = None
 
 
 #: The passes of a scope, or what computes them (read only when the scope must be synced).
@@ -142,6 +148,12 @@ class Syncer:
     def _state(self, conn: Connection, key: str) -> SyncState:
         return SyncState(conn, self.view.store.url, self.tree.schema, key)
 
+    def never_synced(self, key: str) -> bool:
+        """Whether nothing is recorded of scope `key` (so all its documents must be read)."""
+        with self.db.connection() as conn:
+            state = self._state(conn, key)
+            return state.digest() is None and not state.documents()
+
     def changed_documents(self, key: str, documents: Iterable[str]) -> list[str]:
         """Those of `documents` whose listed version is not the one the last sync of scope
         `key` read (every one of them for a full sync)."""
@@ -166,9 +178,12 @@ class Syncer:
             if key is not None and not self.full and self._unchanged(key, prefixes):
                 report.skipped = True
             else:
-                planned = passes() if callable(passes) else passes
-                with self.db.connection() as conn:
-                    self.apply(conn, name, planned, report, key=key, prefixes=prefixes)
+                try:
+                    planned = passes() if callable(passes) else passes
+                    with self.db.connection() as conn:
+                        self.apply(conn, name, planned, report, key=key, prefixes=prefixes)
+                finally:
+                    self.view.settle()
         except SluiceError as exc:
             report.ok = False
             report.error = str(exc)
@@ -213,16 +228,21 @@ class Syncer:
                 self.view.escaped.clear()
                 walk = _Walk(self, repo, report, recorded)
                 for step in passes:
-                    wanted = self.enabled if step.only is None else frozenset(step.only)
-                    entities = [e for e in self.tree.below(step.root) if e.name in wanted]
-                    walk.run(self.tree[step.root], step.items, entities)
+                    walk.run_pass(step)
                 self._record(state, walk, prefixes)
                 if self.dry_run:
                     raise psycopg.Rollback()
                 faults.pause("sync")
         finally:
+            # Nothing fetched ahead for this scope keeps going behind it.
+            self.view.settle()
             report.statements = repo.statements + state.statements
         return report
+
+    def entities_of(self, step: Pass) -> list[Entity]:
+        """The entities a pass syncs below its root."""
+        wanted = self.enabled if step.only is None else frozenset(step.only)
+        return [e for e in self.tree.below(step.root) if e.name in wanted]
 
     def _record(self, state: SyncState, walk: _Walk, prefixes: Sequence[str]) -> None:
         """Record what the scope's rows now come from: its digest, its partitions, the
@@ -264,6 +284,34 @@ class _Walk:
         self._partition_entity = next(
             (e.name for e in self.tree.entities if e.partition is not None), None
         )
+        #: What the pass being synced needs first (`Pass.needs`).
+        self._needs: Callable[[bool], Sequence[Pass]] | None = None
+
+    def run_pass(self, step: Pass) -> None:
+        """Sync one pass; what it needs first runs when it asks (see `Pass.needs`)."""
+        before = self._needs
+        self._needs = step.needs
+        try:
+            self.run(self.tree[step.root], step.items, self.syncer.entities_of(step))
+        finally:
+            self._needs = before
+        self._prerequisites(final=True, needs=step.needs)
+
+    def _prerequisites(
+        self, *, final: bool = False, needs: Callable[[bool], Sequence[Pass]] | None = None
+    ) -> None:
+        """Run the passes the current pass needs before it goes on (none while such a pass
+        itself runs)."""
+        needs = needs or self._needs
+        if needs is None:
+            return
+        before = self._needs
+        self._needs = None
+        try:
+            for step in needs(final):
+                self.run_pass(step)
+        finally:
+            self._needs = before
 
     def run(self, root: Entity, items: Sequence[Item], entities: Sequence[Entity]) -> None:
         for item in items:
@@ -388,6 +436,8 @@ class _Walk:
         kept: Sequence[Row] = (),
         existing: list[tuple[int, dict[str, Any]]] | None = None,
     ) -> list[Row]:
+        # What the pass needs before these rows (a deposition their documents name, say).
+        self._prerequisites()
         desired = [self._row(entity, item) for item in items] + list(kept)
         if existing is None:  # else read by the caller, in the same transaction
             if scope_ids is None:
@@ -413,8 +463,14 @@ class _Walk:
             by_key = dict((key, row_id) for row_id, key in new_ids)
             for row in creates:
                 row.id = by_key[_key(entity, row.values)]
-        self.report.entities[entity.name] = EntityCounts(
-            created=len(creates), updated=len(updates), deleted=len(deletes), unchanged=unchanged
+        # An entity may be synced by more than one pass of a scope (depositions as needed).
+        self.report.entities.setdefault(entity.name, EntityCounts()).add(
+            EntityCounts(
+                created=len(creates),
+                updated=len(updates),
+                deleted=len(deletes),
+                unchanged=unchanged,
+            )
         )
         self.report.changes += [(entity.name, "create", _show(entity, r)) for r in creates]
         self.report.changes += [(entity.name, "update", _show(entity, r)) for r in updates]

@@ -247,13 +247,16 @@ class SyncStep:
                 default=str,
             ),
         )
-        passes = source.passes(syncer, view, unit.key)
-        # The scope's prefixes, so that its digest is recorded with its rows (a later one-shot
-        # sync of an unchanged scope then skips it).
-        prefixes = next((s.prefixes for s in source.scopes(view) if s.key == unit.key), ())
-        report = syncer.apply(
-            tx, unit.key, passes, ScopeReport(name=unit.key), key=unit.key, prefixes=prefixes
-        )
+        try:
+            passes = source.passes(syncer, view, unit.key)
+            # The scope's prefixes, so that its digest is recorded with its rows (a later
+            # one-shot sync of an unchanged scope then skips it).
+            prefixes = next((s.prefixes for s in source.scopes(view) if s.key == unit.key), ())
+            report = syncer.apply(
+                tx, unit.key, passes, ScopeReport(name=unit.key), key=unit.key, prefixes=prefixes
+            )
+        finally:
+            view.settle()  # nothing fetched ahead keeps going behind a failed unit
         totals = report.entities.values()
         created = sum(c.created for c in totals)
         updated = sum(c.updated for c in totals)

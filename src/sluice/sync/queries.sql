@@ -50,3 +50,9 @@ WHERE store = %(store)s AND tree = %(tree)s AND scope = %(scope)s
 -- name: forget_scope
 DELETE FROM sluice.sync_scopes
 WHERE store = %(store)s AND tree = %(tree)s AND scope = %(scope)s
+
+-- name: relations_present
+-- How many of the named tables and indexes a tree's schema already has.
+SELECT count(*) FROM pg_catalog.pg_class AS c
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relname = ANY(%(names)s::text[])

@@ -7,8 +7,8 @@ array parameters (``unnest``); names are identifiers composed with `psycopg.sql`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
@@ -16,9 +16,11 @@ from psycopg.types.json import Jsonb
 
 from sluice.db import Connection
 from sluice.db.errors import classify
+from sluice.db.queries import load as load_queries
 from sluice.load.statements import canonical_type
 from sluice.sync.spec import Entity, Tree
 
+Q = load_queries("sluice.sync", "queries.sql")
 ID = "id"
 #: First key of the advisory locks of syncs (the second is a hash of what is locked).
 _LOCK_NAMESPACE = 0x5C0E
@@ -32,7 +34,11 @@ class SyncRepository:
         self.tree = tree
         self.statements = 0
 
-    def _run(self, query: sql.Composed | sql.SQL, params: Sequence[Any] | None = None) -> Any:
+    def _run(
+        self,
+        query: sql.Composed | sql.SQL | LiteralString,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+    ) -> Any:
         self.statements += 1
         try:
             return self.conn.execute(query, params)
@@ -54,21 +60,40 @@ class SyncRepository:
         )
 
     def ensure_schema(self) -> None:
-        """Create the schema, tables, unique keys, foreign keys and scope indexes if missing."""
+        """Create the schema, tables, unique keys, foreign keys and scope indexes if missing.
+        When every table and index is there (every sync after the first), one look at the
+        catalog is all it costs: no lock, no DDL."""
+        names = self._relations()
+        present = self._run(
+            Q["relations_present"], {"schema": self.tree.schema, "names": names}
+        ).fetchone()
+        if present is not None and present[0] == len(names):
+            return
         self.lock("schema")
-        self._run(
+        statements: list[sql.Composable] = [
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.tree.schema))
-        )
+        ]
         for entity in self.tree.entities:
-            self._run(self._create(entity))
+            statements.append(self._create(entity))
             for column in _indexed(entity):
-                self._run(
+                statements.append(
                     sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                        sql.Identifier(f"{entity.table}_{column}_idx"[:63]),
+                        sql.Identifier(_index_name(entity, column)),
                         self._table(entity),
                         sql.Identifier(column),
                     )
                 )
+        # One round trip for the whole schema (statements without parameters may be sent
+        # together): a first sync does not wait on the server once per table and index.
+        self._run(sql.SQL("; ").join(statements))
+
+    def _relations(self) -> list[str]:
+        """The tables and indexes `ensure_schema` creates."""
+        names = []
+        for entity in self.tree.entities:
+            names.append(entity.table)
+            names += [_index_name(entity, column) for column in _indexed(entity)]
+        return names
 
     def _create(self, entity: Entity) -> sql.Composed:
         primary = (
@@ -234,6 +259,10 @@ class SyncRepository:
         if canonical_type(entity.field(name).type) != "jsonb":
             return values
         return [None if value is None else Jsonb(value) for value in values]
+
+
+def _index_name(entity: Entity, column: str) -> str:
+    return f"{entity.table}_{column}_idx"[:63]
 
 
 def _indexed(entity: Entity) -> list[str]:

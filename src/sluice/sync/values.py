@@ -50,15 +50,24 @@ def coerce(sql_type: str, value: Any) -> Any:
     not fit (not of the type, out of its range, or a string PostgreSQL cannot store)."""
     if value is None:
         return None
-    kind = canonical_type(sql_type)
+    known = _CONVERTERS.get(sql_type)
+    if known is None:
+        kind = canonical_type(sql_type)
+        known = _CONVERTERS[sql_type] = (kind, _converter(kind))
+    kind, convert = known
     try:
-        return _converter(kind)(kind, value)
+        return convert(kind, value)
     except ValueRejected:
         raise
     except (TypeError, ValueError, ArithmeticError, OSError, RecursionError) as exc:
         # What the standard conversions raise for odd input (a dict for a date, a year past
         # 9999, a value nested too deep to encode), worded as the other refusals are.
         raise ValueRejected(f"{shown(value)} is not a valid {kind} ({exc})") from exc
+
+
+#: Each declared type's canonical spelling and converter, found once (a sync coerces every
+#: value of every row).
+_CONVERTERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {}
 
 
 def _converter(kind: str) -> Callable[[str, Any], Any]:

@@ -18,15 +18,18 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sluice.errors import ConfigError, SluiceError, TerminalError, TransientError
-from sluice.store import Store
+from sluice.store import ObjectInfo, Store
+from sluice.sync.fetcher import Fetcher, Order
 
 #: Metadata documents fetched at once, by default: a bounded pool keeps a store (and the
 #: process) from being flooded, while the latency of one request no longer adds up per document.
 DEFAULT_CONCURRENCY = 8
+#: Keys of a listing handed on at a time while it goes on (`BucketView.list_ahead`).
+LIST_STRETCH = 100
 #: How deep arrays and objects may nest in a document. Metadata nests a handful of levels;
 #: the bound keeps the parser, and every later walk of the value (finders, getters, the JSON
 #: encoder), far below Python's recursion limit, whose error would end the whole sync.
@@ -108,11 +111,15 @@ class BucketView:
         https_prefix: str,
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
+        order: Order | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, not {concurrency}")
         self.store = store
         self.concurrency = concurrency
+        #: The order in which documents queued ahead are fetched (the order the sync uses
+        #: them in); without one, the order they were queued in.
+        self.order = order
         #: The bucket name used in s3:// URLs (the folder name for a local folder).
         self.bucket = bucket
         self.https_prefix = https_prefix.rstrip("/")
@@ -135,16 +142,58 @@ class BucketView:
         #: The key each parsed document (a dict or list) came from, by identity: errors about
         #: a folder's item name the document that describes it.
         self._sources: dict[int, str] = {}
+        #: Documents being fetched ahead, and the pool fetching them (see `prefetch`).
+        self._pending: dict[str, Future[None]] = {}
+        self._pool: Fetcher | None = None
+        #: Requests in flight, whichever thread makes them: at most `concurrency` (a document
+        #: the sync needs that was not fetched ahead waits for a free one).
+        self._slots = threading.BoundedSemaphore(concurrency)
+        #: Documents asked for through `json`, in the order first asked (a dict as an
+        #: ordered set): what the sync has used so far, whatever was fetched ahead.
+        self._used: dict[str, None] = {}
+        #: Listings started ahead of their use (`list_ahead`).
+        self._listing: dict[str, Future[list[ObjectInfo]]] = {}
         self._lock = threading.Lock()
 
     # -- listings ---------------------------------------------------------------------------
+
+    def list_ahead(self, prefix: str, then: Callable[[list[str]], None] | None = None) -> None:
+        """Start listing `prefix` in the background (while the caller prepares tables, say);
+        the listing is taken in, or its error raised, where the view first needs it. `then`
+        is given the keys of each stretch of the listing as it comes, in the listing's thread
+        (to queue their documents, which are then fetched while the listing goes on)."""
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        if prefix in self._listing or any(prefix.startswith(done) for done in self._listed):
+            return
+
+        def listing() -> list[ObjectInfo]:
+            found: list[ObjectInfo] = []
+            stretch: list[str] = []
+            for info in self.store.list(prefix.rstrip("/")):
+                # The version first: a document fetched before the listing is taken in
+                # records the version listed.
+                self._versions[info.key] = info.version
+                found.append(info)
+                stretch.append(info.key)
+                if then is not None and len(stretch) >= LIST_STRETCH:
+                    then(stretch)
+                    stretch = []
+            if then is not None and stretch:
+                then(stretch)
+            return found
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="sluice-list")
+        self._listing[prefix] = pool.submit(listing)
+        pool.shutdown(wait=False)  # its one thread ends with the listing
 
     def list_prefix(self, prefix: str) -> None:
         """List everything below `prefix` (whole path segments) into the view, once."""
         prefix = prefix.rstrip("/") + "/" if prefix else ""
         if any(prefix.startswith(done) for done in self._listed):
             return
-        for info in self.store.list(prefix.rstrip("/")):
+        ahead = self._listing.pop(prefix, None)
+        listing = ahead.result() if ahead is not None else self.store.list(prefix.rstrip("/"))
+        for info in listing:
             if info.key not in self._sizes:
                 bisect.insort(self._keys, info.key)
             self._sizes[info.key] = info.size
@@ -251,21 +300,54 @@ class BucketView:
     # -- documents --------------------------------------------------------------------------
 
     def json(self, key: str) -> Any:
-        """The parsed JSON document at `key` (fetched once)."""
+        """The parsed JSON document at `key` (fetched once; if it is being fetched ahead,
+        waited for)."""
         self._touch(key)
+        with self._lock:
+            if key not in self._used:
+                self._used[key] = None
+            pending = self._pending.get(key)
+            if pending is None and self._pool is not None and not self._known(key):
+                # Not queued: asked of the pool before anything queued, rather than fetched
+                # here beside the pool's own fetches.
+                pending = self._pending[key] = self._pool.submit(key, urgent=True)
+        if pending is not None:
+            pending.result()
+        else:
+            self._load(key)
         with self._lock:
             if key in self._json:
                 return self._json[key]
-            if key in self._errors:
-                raise self._errors[key]
-        document = self._fetch(key)
+            raise self._errors[key]
+
+    def _known(self, key: str) -> bool:
+        """Whether `key` was fetched (its value or its error is kept); under the lock."""
+        return key in self._json or key in self._errors
+
+    def _load(self, key: str) -> None:
+        """Fetch and parse `key` unless that was done: its value, or why it cannot be read,
+        is kept for `json` (a read of the listing's state only, so that it may run in any
+        thread: no `_touch`)."""
+        with self._lock:
+            if key in self._json or key in self._errors:
+                return
+        try:
+            document = self._fetch(key)
+        except SyncError as exc:
+            with self._lock:
+                self._errors.setdefault(key, exc)
+            return
         with self._lock:
             # Two threads may fetch a key at once: both keep the first value, so that a
             # document is one object (source_of goes by identity).
             document = self._json.setdefault(key, document)
             if isinstance(document, dict | list):
                 self._sources[id(document)] = key
-        return document
+
+    def used(self) -> list[str]:
+        """The documents asked for through `json`, in the order first asked."""
+        with self._lock:
+            return list(self._used)
 
     def source_of(self, document: Any) -> str | None:
         """The key of a document this view parsed (None for any other value)."""
@@ -284,35 +366,52 @@ class BucketView:
         self._touch(key)
         self._note(key)
         try:
-            return b"".join(self.store.read(key)).decode("utf-8")
+            with self._slots:
+                raw = b"".join(self.store.read(key))
+            return raw.decode("utf-8")
         except SluiceError as exc:
             raise SyncError(f"{self.store.uri(key)}: cannot be read: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise SyncError(f"{self.store.uri(key)}: not UTF-8 text ({exc})") from exc
 
     def prefetch(self, keys: Iterable[str]) -> None:
-        """Fetch many documents, `concurrency` at a time; a document that cannot be read or
-        parsed keeps its error, raised (naming the object and why) when it is used."""
+        """Fetch many documents ahead of their use, in `order`, `concurrency` at a time; a
+        document that cannot be read or parsed keeps its error, raised (naming the object and
+        why) when it is used.
+
+        With a pool (concurrency above 1) this returns at once: the fetches go on while the
+        caller parses, computes rows and writes them, and `json` waits only for a document
+        that is not in yet. With concurrency 1 the documents are fetched here, one after the
+        other, in the calling thread. The documents are the scope's, which the view keeps
+        parsed anyway: what is queued is a list of keys, and at most `concurrency` requests
+        are in flight."""
         with self._lock:
             wanted = [
-                k for k in dict.fromkeys(keys) if k not in self._json and k not in self._errors
+                k
+                for k in dict.fromkeys(keys)
+                if k not in self._json and k not in self._errors and k not in self._pending
             ]
         if not wanted:
             return
-
-        def fetch(key: str) -> None:
-            try:
-                self.json(key)
-            except SyncError as exc:
-                with self._lock:
-                    self._errors[key] = exc
-
-        if self.concurrency == 1 or len(wanted) == 1:
+        if self.concurrency == 1:
             for key in wanted:
-                fetch(key)
+                self._load(key)
             return
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(wanted))) as pool:
-            list(pool.map(fetch, wanted))
+        with self._lock:
+            if self._pool is None:
+                self._pool = Fetcher(self._load, self.concurrency, self.order)
+            for key in wanted:
+                if key not in self._pending:
+                    self._pending[key] = self._pool.submit(key)
+
+    def settle(self) -> None:
+        """Drop the fetches not started yet and wait for those in flight (the end of a
+        scope: nothing keeps running behind it)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._pending.clear()
+        if pool is not None:
+            pool.close()
 
     def _note(self, key: str) -> None:
         version = self._versions.get(key, "")
@@ -323,7 +422,8 @@ class BucketView:
         self._note(key)
         uri = self.store.uri(key)
         try:
-            raw = b"".join(self.store.read(key))
+            with self._slots:
+                raw = b"".join(self.store.read(key))
         except TransientError as exc:
             raise SyncError(
                 f"{uri}: cannot be fetched ({exc}); its scope is left unchanged"

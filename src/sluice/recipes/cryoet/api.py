@@ -23,7 +23,9 @@ from sluice.recipes.cryoet.source import (
     deposition_label,
     deposition_passes,
     enabled_entities,
+    fetch_order,
     is_document,
+    list_ahead,
     open_bucket,
     resolve_flags,
 )
@@ -60,7 +62,13 @@ def load(
     skipped, and in one that changed, only the runs in which something changed are read
     again; `full` reads everything. Documents are fetched `concurrency` at a time."""
     store, name = open_bucket(bucket, endpoint_url, engine.settings.s3)
-    view = BucketView(store, name, https_prefix or DEFAULT_HTTPS_PREFIX, concurrency=concurrency)
+    view = BucketView(
+        store,
+        name,
+        https_prefix or DEFAULT_HTTPS_PREFIX,
+        concurrency=concurrency,
+        order=fetch_order,
+    )
     on = resolve_flags(flags, everything=everything)
     syncer = Syncer(
         engine.db,
@@ -97,22 +105,26 @@ def _sync(
 ) -> SyncReport:
     started = time.perf_counter()
     store = view.store
-    syncer.ensure_schema()
-    report = SyncReport(dry_run=syncer.dry_run)
-    if "depositions" in on and deposition_ids:
-        check_depositions(view, deposition_ids)
-        label = deposition_label(deposition_ids)
-        folders = tuple(f"{DEPOSITIONS}/{d}/" for d in deposition_ids)
-        report.scopes.append(
-            syncer.scope(
-                label,
-                lambda: deposition_passes(view, deposition_ids),
-                key=DEPOSITION_SCOPE,
-                prefixes=folders,
+    list_ahead(syncer, view, s3_prefix, filter_datasets)
+    try:
+        syncer.ensure_schema()
+        report = SyncReport(dry_run=syncer.dry_run)
+        if "depositions" in on and deposition_ids:
+            check_depositions(view, deposition_ids)
+            label = deposition_label(deposition_ids)
+            folders = tuple(f"{DEPOSITIONS}/{d}/" for d in deposition_ids)
+            report.scopes.append(
+                syncer.scope(
+                    label,
+                    lambda: deposition_passes(view, deposition_ids),
+                    key=DEPOSITION_SCOPE,
+                    prefixes=folders,
+                )
             )
-        )
-    for folder in dataset_folders(view, s3_prefix, filter_datasets):
-        report.scopes.append(_dataset_scope(syncer, view, folder))
+        for folder in dataset_folders(view, s3_prefix, filter_datasets):
+            report.scopes.append(_dataset_scope(syncer, view, folder))
+    finally:
+        view.settle()  # nothing fetched ahead outlives the command
     report.requests = store.requests.as_dict()
     report.seconds = time.perf_counter() - started
     return report

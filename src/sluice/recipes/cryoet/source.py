@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -86,19 +87,71 @@ def is_document(key: str) -> bool:
     return key.endswith(".json") and ".zarr/" not in key
 
 
+#: Document names in the order a dataset's sync uses them (the tree's order). They are fetched
+#: ahead in that order, so that each entity finds its documents in while later ones still come;
+#: the others (annotations) come last.
+FETCH_ORDER = (
+    "deposition_metadata.json",
+    "dataset_metadata.json",
+    "run_metadata.json",
+    "frames_metadata.json",
+    "tiltseries_metadata.json",
+    "alignment_metadata.json",
+    "identified_objects.json",
+    "tomogram_metadata.json",
+)
+
+
+def fetch_order(key: str) -> tuple[int, str]:
+    """Where `key` comes among the documents fetched ahead (see FETCH_ORDER)."""
+    name = key.rsplit("/", 1)[-1]
+    return (FETCH_ORDER.index(name) if name in FETCH_ORDER else len(FETCH_ORDER)), key
+
+
+def list_ahead(
+    syncer: Syncer, view: BucketView, s3_prefix: str, filters: Sequence[str] = ()
+) -> None:
+    """Start listing the dataset folder that `s3_prefix` names (if it names one), so that the
+    listing goes on while the tables are made ready. When the dataset was never synced (or
+    the sync is full), every document must be read: with a pool, each is queued as the
+    listing names it, and fetched while the listing goes on."""
+    prefix = s3_prefix.strip().lstrip("/")
+    if not prefix or prefix.endswith("/"):
+        return
+    folder = prefix + "/"
+    wanted = {f.strip().strip("/") for f in filters}
+    if view.concurrency == 1 or (wanted and prefix.rsplit("/", 1)[-1] not in wanted):
+        # One document at a time: each is fetched in turn when the sync comes to it.
+        view.list_ahead(folder)
+        return
+    # The listing starts first; whether its documents are queued is known a moment later.
+    read_all: Future[bool] = Future()
+
+    def then(keys: list[str]) -> None:
+        if read_all.result():
+            view.prefetch(k for k in keys if is_document(k))
+
+    view.list_ahead(folder, then)
+    try:
+        read_all.set_result(syncer.full or syncer.never_synced(folder))
+    except BaseException:
+        read_all.set_result(False)
+        raise
+
+
 def dataset_passes(syncer: Syncer, view: BucketView, folder: str) -> list[Pass]:
-    """The passes that sync one dataset folder: the depositions it refers to that the
-    database lacks, then the dataset and everything enabled below it.
+    """The pass that syncs one dataset folder: the dataset and everything enabled below it,
+    importing first, as the pass goes, the depositions its documents name that the database
+    lacks.
 
     Only the documents that changed since the last sync are read here (all of them, several
     at a time, for a first or full sync): one that did not change named depositions that were
     imported then, and depositions are never deleted by a sync."""
     changed = syncer.changed_documents(folder, (k for k in view.keys(folder) if is_document(k)))
-    view.prefetch(changed)
+    view.prefetch(sorted(changed, key=fetch_order))
     dataset = Item(path=folder, data=view.json(folder + "dataset_metadata.json"))
-    passes = _missing_depositions(syncer, view, changed, dataset, DEPOSITION_CHILDREN)
-    passes.append(Pass("dataset", [dataset]))
-    return passes
+    needs = MissingDepositions(syncer, view, changed, dataset, DEPOSITION_CHILDREN)
+    return [Pass("dataset", [dataset], needs=needs)]
 
 
 def check_depositions(view: BucketView, deposition_ids: Sequence[int]) -> None:
@@ -119,37 +172,63 @@ def deposition_label(deposition_ids: Sequence[int]) -> str:
     return "depositions " + ", ".join(str(d) for d in deposition_ids)
 
 
-def _missing_depositions(
-    syncer: Syncer,
-    view: BucketView,
-    documents: Sequence[str],
-    dataset: Item,
-    children: Collection[str],
-) -> list[Pass]:
-    """A pass importing the depositions that `documents` (of the dataset) refer to that the
-    database does not have yet (a deposition already there is never overwritten by this)."""
-    referenced: dict[int, str] = {}
-    for key in documents:
-        value = dig(view.json(key), "deposition_id")
-        if isinstance(value, int) and not isinstance(value, bool):
-            referenced.setdefault(value, key)
-    dataset_deposition = dig(dataset.data, "deposition_id")
-    if isinstance(dataset_deposition, int):
-        referenced.setdefault(dataset_deposition, dataset.path + "dataset_metadata.json")
-    missing = sorted(set(referenced) - syncer.existing_ids("deposition", referenced))
-    if not missing:
-        return []
-    items = []
-    for deposition in missing:
-        try:
-            items.append(_deposition_item(view, deposition))
-        except ConfigError:
-            raise SyncError(
-                f"deposition {deposition} (named by {view.store.uri(referenced[deposition])}) "
-                f"is not in the database and {DEPOSITIONS}/{deposition}/ has no "
-                "deposition_metadata.json"
-            ) from None
-    return [Pass("deposition", items, children)]
+class MissingDepositions:
+    """What a dataset's pass needs first (`Pass.needs`): the depositions that `documents` (the
+    dataset's documents that changed) refer to and that the database does not have yet (one
+    already there is never overwritten by this). Asked as the pass goes, it looks at the
+    documents used so far, so that the pass does not wait for every document before its first
+    row; at the end of the pass, at all of them: the depositions imported are the same."""
+
+    def __init__(
+        self,
+        syncer: Syncer,
+        view: BucketView,
+        documents: Sequence[str],
+        dataset: Item,
+        children: Collection[str],
+    ) -> None:
+        self.syncer = syncer
+        self.view = view
+        self.documents = list(documents)
+        self._changed = frozenset(documents)
+        self.dataset = dataset
+        self.children = children
+        #: Documents looked at, and depositions found there to exist or imported.
+        self._seen: set[str] = set()
+        self._known: set[int] = set()
+
+    def __call__(self, final: bool) -> list[Pass]:
+        view = self.view
+        keys = self.documents if final else [k for k in view.used() if k in self._changed]
+        referenced: dict[int, str] = {}
+        for key in keys:
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            value = dig(view.json(key), "deposition_id")
+            if isinstance(value, int) and not isinstance(value, bool):
+                referenced.setdefault(value, key)
+        dataset_deposition = dig(self.dataset.data, "deposition_id")
+        if isinstance(dataset_deposition, int):
+            referenced.setdefault(dataset_deposition, self.dataset.path + "dataset_metadata.json")
+        wanted = {d: k for d, k in referenced.items() if d not in self._known}
+        if not wanted:
+            return []
+        missing = sorted(set(wanted) - self.syncer.existing_ids("deposition", wanted))
+        self._known.update(wanted)
+        if not missing:
+            return []
+        items = []
+        for deposition in missing:
+            try:
+                items.append(_deposition_item(view, deposition))
+            except ConfigError:
+                raise SyncError(
+                    f"deposition {deposition} (named by {view.store.uri(wanted[deposition])}) "
+                    f"is not in the database and {DEPOSITIONS}/{deposition}/ has no "
+                    "deposition_metadata.json"
+                ) from None
+        return [Pass("deposition", items, self.children)]
 
 
 def _deposition_item(view: BucketView, deposition: int) -> Item:
@@ -261,7 +340,13 @@ class CryoetSync:
         return self.store.url
 
     def view(self) -> BucketView:
-        return BucketView(self.store, self.bucket, self.https_prefix, concurrency=self.concurrency)
+        return BucketView(
+            self.store,
+            self.bucket,
+            self.https_prefix,
+            concurrency=self.concurrency,
+            order=fetch_order,
+        )
 
     def enabled(self) -> set[str]:
         return enabled_entities(self.on)
