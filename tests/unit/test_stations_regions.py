@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sluice.stations import regions
-from sluice.stations.regions import in_region, region_of, regions_of
+from sluice.stations.regions import in_region, in_regions, region_of, regions_of
 
 CAPITALS = [
     (52.5200, 13.4050, "DE"),  # Berlin
@@ -126,3 +126,127 @@ def test_codes_are_two_letters() -> None:
     assert len(codes) > 200
     assert all(len(c) == 2 and c.isupper() for c in codes)
     assert {"DE", "XK", "SS", "VA"} <= set(codes)
+
+
+# -- the fine grid: the same answers as the exact test ------------------------------------------
+
+#: 1° × 1° windows around borders, coasts, islands and tri-points (south-west corners).
+WINDOWS = [
+    (48.0, 7.0),  # the Rhine: Strasbourg, Kehl
+    (47.0, 7.0),  # Basel: CH, DE, FR
+    (45.7, 5.7),  # Geneva
+    (32.0, -117.5),  # Tijuana, San Diego, the Pacific
+    (43.0, -2.0),  # Biarritz, Hendaye: FR, ES, the Bay of Biscay
+    (43.3, 7.0),  # Monaco, Menton: MC, FR, IT, the sea
+    (51.0, 3.0),  # the Scheldt: BE, NL, the North Sea
+    (41.5, 12.0),  # Rome and the Vatican
+    (-29.8, 27.0),  # Maseru: LS in ZA
+    (1.0, 103.4),  # Singapore, Johor, the Riau islands
+    (35.8, -5.8),  # Gibraltar, Ceuta, Morocco
+    (54.5, 9.5),  # DE, DK, two seas
+]
+
+
+def _sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Points in the windows: uniform, and piled up near the polygons' vertices there."""
+    import shapely
+
+    lat, lon = [], []
+    data = regions._data()
+    for south, west in WINDOWS:
+        lat.append(rng.uniform(south, south + 1, n // 2))
+        lon.append(rng.uniform(west, west + 1, n // 2))
+        parts = data.tree.query(shapely.box(west, south, west + 1, south + 1))
+        coords = shapely.get_coordinates(data.parts[parts])
+        coords = coords[
+            (coords[:, 0] > west)
+            & (coords[:, 0] < west + 1)
+            & (coords[:, 1] > south)
+            & (coords[:, 1] < south + 1)
+        ]
+        pick = coords[rng.integers(0, len(coords), n // 2)]
+        lat.append(pick[:, 1] + rng.normal(0, 0.02, n // 2))
+        lon.append(pick[:, 0] + rng.normal(0, 0.02, n // 2))
+    return np.concatenate(lat), np.concatenate(lon)
+
+
+def _exact_codes(lat: np.ndarray, lon: np.ndarray) -> list[str | None]:
+    data = regions._data()
+    la, lo = regions._arrays(lat, lon)
+    return [data.codes[i] if i >= 0 else None for i in regions._exact(data, la, lo)]
+
+
+def test_the_fine_grid_agrees_with_the_exact_test() -> None:
+    """Over 100,000 points on borders, coasts and at sea near them, and over the brief's box of
+    Spain, the Bay of Biscay and France: the fast path gives what the polygons give."""
+    rng = np.random.default_rng(11)
+    lat, lon = _sample(rng, 8_000)
+    lat = np.concatenate([lat, rng.uniform(40, 50, 20_000)])
+    lon = np.concatenate([lon, rng.uniform(-3, -2, 20_000)])
+    assert lat.size >= 100_000
+    expected = _exact_codes(lat, lon)
+    for start in range(0, lat.size, 2_000):  # in the updater's batches, cache filling as it goes
+        chunk = slice(start, start + 2_000)
+        assert regions_of(lat[chunk], lon[chunk]) == expected[chunk]
+    assert regions_of(lat, lon) == expected  # now from the filled cache
+    found = set(expected)
+    assert {"FR", "ES", "DE", "CH", "MC", "LS", "SG", "GI", None} <= found
+
+
+def test_the_fine_grid_is_bounded_and_takes_cells_back() -> None:
+    """A cache of 3 cells and 5 refined sub-cells, for points over many cells: slots and pool
+    entries are taken back over and over, and the answers stay those of the exact test."""
+    rng = np.random.default_rng(12)
+    lat, lon = _sample(rng, 600)
+    data = regions._data()
+    fine = regions._Fine(data.near.size, slots=3, pool=5, after=1)
+    la, lo = regions._arrays(lat, lon)
+    expected = regions._exact(data, la, lo)
+    for start in range(0, lat.size, 50):
+        chunk = slice(start, start + 50)
+        found = regions._region_indexes(data, fine, la[chunk], lo[chunk])
+        assert found.tolist() == expected[chunk].tolist()
+    assert (fine.holder >= 0).sum() == 3
+    wanted = np.asarray(expected).copy()
+    wanted[::3] = regions._code_index(data)["FR"]
+    fast = regions._in_codes(data, fine, la, lo, wanted)
+    slow = regions._in_exact(data, la, lo, wanted)
+    assert fast.tolist() == np.where(wanted >= 0, slow, False).tolist()
+
+
+def test_in_regions_agrees_with_in_region() -> None:
+    """Each point's buffered test for its own code: its region, a neighbour's (the region a
+    little way off), a far one, an unknown one or none; near borders and coasts, past the
+    poles and the antimeridian; through the module's cache and a fresh one that fills every
+    cell at once."""
+    rng = np.random.default_rng(13)
+    lat, lon = _sample(rng, 2_500)
+    lat = np.concatenate([lat, [-90.05, 90.05, -16.8, 65.5, float("nan"), 95.0]])
+    lon = np.concatenate([lon, [10.0, 0.0, 180.05, 179.95, 0.0, 0.0]])
+    own = regions_of(lat, lon)
+    angle = rng.uniform(0, 2 * np.pi, lat.size)
+    off = regions_of(lat + 0.12 * np.sin(angle), lon + 0.12 * np.cos(angle))
+    choices = ["FR", "DE", "ES", "CH", "IT", "MC", "NL", "BE", "US", "MX", "SG", "MY", "ZZ"]
+    codes: list[str | None] = []
+    for i in range(lat.size):
+        pick = i % 5
+        far = choices[rng.integers(len(choices))]
+        codes.append([own[i], off[i], off[i], far, None][pick])
+    codes[-6:] = ["AQ", "AQ", "FJ", "RU", "FR", "FR"]
+    expected = [
+        False if c is None else in_region(a, b, c) for a, b, c in zip(lat, lon, codes, strict=True)
+    ]
+    for start in range(0, lat.size, 2_000):
+        chunk = slice(start, start + 2_000)
+        assert in_regions(lat[chunk], lon[chunk], codes[chunk]).tolist() == expected[chunk]
+    data = regions._data()
+    fine = regions._Fine(data.near.size, after=1)
+    index = regions._code_index(data)
+    wanted = np.array([index.get(c, -1) for c in codes])
+    la, lo = regions._arrays(lat, lon)
+    assert regions._in_codes(data, fine, la, lo, wanted).tolist() == expected
+    assert expected[-6] is True  # Antarctica is within the buffer of a latitude past the pole
+    assert lat.size // 4 < sum(expected) < lat.size * 3 // 4
+    assert in_regions(lat[:0], lon[:0], []).tolist() == []
+    with pytest.raises(ValueError):
+        in_regions(lat[:2], lon[:2], ["FR"])

@@ -298,12 +298,14 @@ def _place(before: StationColumns, after: StationColumns, effect: Codes) -> None
     fresh = np.flatnonzero((effect == NEW) | (effect == REPLACE) | (effect == CHANGE))
     if not len(fresh):
         return
-    found = np.array(regions.regions_of(after.lat[fresh], after.lon[fresh]), dtype=object)
+    lat, lon = after.lat[fresh], after.lon[fresh]
+    found = np.array(regions.regions_of(lat, lon), dtype=object)
     old = before.region[fresh]
-    changed = effect[fresh] == CHANGE
-    for j in np.flatnonzero(changed & (found != old) & (old != None)).tolist():  # noqa: E711
-        if regions.in_region(float(after.lat[fresh[j]]), float(after.lon[fresh[j]]), old[j]):
-            found[j] = old[j]
+    kept = (effect[fresh] == CHANGE) & (found != old) & (old != None)  # noqa: E711
+    if kept.any():
+        at = np.flatnonzero(kept)
+        kept[at] = regions.in_regions(lat[at], lon[at], list(old[at]))
+        found[kept] = old[kept]
     after.region[fresh] = found
 
 
