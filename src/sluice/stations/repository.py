@@ -52,10 +52,6 @@ def key_bytes(kind: Kind, key: str) -> bytes:
     return CellKey.parse(key).packed() if kind == "cell" else bytes.fromhex(key)
 
 
-def key_text(kind: Kind, raw: bytes) -> str:
-    return CellKey.unpack(raw).text() if kind == "cell" else raw.hex()
-
-
 class StationStore:
     """The station tables over one connection, inside the caller's transaction."""
 
