@@ -8,20 +8,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from sluice.commands.stations import attach
 from sluice.db import Database, DatabaseOptions
 from sluice.stations import apply_batch
-
-
-def _cli() -> typer.Typer:
-    root = typer.Typer()
-    group = typer.Typer()
-    attach(group)
-    root.add_typer(group, name="ichnaea")
-    return root
+from tests.fixtures.stations import ichnaea_cli
 
 
 @pytest.fixture
@@ -38,7 +29,7 @@ def filled(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 def test_show_prints_one_row(filled: None) -> None:
     result = CliRunner().invoke(
-        _cli(), ["ichnaea", "stations", "show", "wifi", "01:02:03:04:05:06", "--json"]
+        ichnaea_cli(), ["ichnaea", "stations", "show", "wifi", "01:02:03:04:05:06", "--json"]
     )
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout)
@@ -47,15 +38,17 @@ def test_show_prints_one_row(filled: None) -> None:
 
 
 def test_show_of_a_missing_or_malformed_key_is_an_error(filled: None) -> None:
-    missing = CliRunner().invoke(_cli(), ["ichnaea", "stations", "show", "blue", "010203040506"])
+    missing = CliRunner().invoke(
+        ichnaea_cli(), ["ichnaea", "stations", "show", "blue", "010203040506"]
+    )
     assert missing.exit_code != 0
     assert "there is no blue station 010203040506" in str(missing.exception)
-    bad = CliRunner().invoke(_cli(), ["ichnaea", "stations", "show", "cell", "lte:1"])
+    bad = CliRunner().invoke(ichnaea_cli(), ["ichnaea", "stations", "show", "cell", "lte:1"])
     assert bad.exit_code != 0 and "radio:mcc:mnc:lac:cid" in str(bad.exception)
 
 
 def test_stats_prints_the_counters(filled: None) -> None:
-    result = CliRunner().invoke(_cli(), ["ichnaea", "stats", "--json"])
+    result = CliRunner().invoke(ichnaea_cli(), ["ichnaea", "stats", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == [
         {"key": 3, "name": "wifi", "time": "2026-02-03", "value": 1},

@@ -14,6 +14,7 @@ from sluice.db import Database, DatabaseOptions
 from sluice.stations import apply_batch, show_station, stats
 from sluice.stations.keys import GNSS
 from sluice.stations.reads import cleanup_datamap
+from tests.fixtures.stations import report
 
 TODAY = date(2026, 3, 2)
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
@@ -25,31 +26,8 @@ def database(database_url: str) -> Iterator[Database]:
         yield opened
 
 
-def rep(
-    lat: float,
-    lon: float,
-    *,
-    wifi: list[str] = (),
-    blue: list[str] = (),  # type: ignore[assignment]
-    cells: list[tuple[str, int, int, int, int]] = (),
-    source: str = "gnss",
-) -> dict[str, Any]:  # type: ignore[assignment]
-    return {
-        "timestamp": 1_770_000_000_000,
-        "position": {"latitude": lat, "longitude": lon, "accuracy": 10.0, "source": source},
-        "wifiAccessPoints": [{"macAddress": m, "signalStrength": -80} for m in wifi],
-        "bluetoothBeacons": [{"macAddress": m} for m in blue],
-        "cellTowers": [
-            {
-                "radioType": r,
-                "mobileCountryCode": mcc,
-                "mobileNetworkCode": mnc,
-                "locationAreaCode": lac,
-                "cellId": cid,
-            }
-            for r, mcc, mnc, lac, cid in cells
-        ],
-    }
+def rep(lat: float, lon: float, **networks: Any) -> dict[str, Any]:
+    return report(lat, lon, timestamp=1_770_000_000_000, **networks)
 
 
 def count(db: psycopg.Connection[Any], table: str) -> int:

@@ -13,10 +13,8 @@ from typing import Any
 
 import psycopg
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from sluice.commands.stations import attach
 from sluice.db import Database, DatabaseOptions
 from sluice.stations import apply_batch, show_station
 from sluice.stations.datamap import grid_id
@@ -30,6 +28,8 @@ from sluice.stations.upkeep import (
     upkeep,
     years_before,
 )
+from tests.fixtures.stations import ichnaea_cli
+from tests.fixtures.stations import report as rep
 
 OLD = date(2024, 5, 1)
 RECENT = date(2026, 2, 1)
@@ -49,31 +49,6 @@ CELL_OLD_ALONE = ("lte", 262, 1, 5, 200)
 def database(database_url: str) -> Iterator[Database]:
     with Database.open(DatabaseOptions(url=database_url)) as opened:
         yield opened
-
-
-def rep(
-    lat: float,
-    lon: float,
-    *,
-    wifi: tuple[str, ...] = (),
-    blue: tuple[str, ...] = (),
-    cells: tuple[tuple[str, int, int, int, int], ...] = (),
-) -> dict[str, Any]:
-    return {
-        "position": {"latitude": lat, "longitude": lon, "accuracy": 10.0, "source": "gnss"},
-        "wifiAccessPoints": [{"macAddress": m, "signalStrength": -80} for m in wifi],
-        "bluetoothBeacons": [{"macAddress": m} for m in blue],
-        "cellTowers": [
-            {
-                "radioType": r,
-                "mobileCountryCode": mcc,
-                "mobileNetworkCode": mnc,
-                "locationAreaCode": lac,
-                "cellId": cid,
-            }
-            for r, mcc, mnc, lac, cid in cells
-        ],
-    }
 
 
 def fill(database: Database) -> None:
@@ -239,14 +214,6 @@ def test_expire_refuses_nonsense(database: Database) -> None:
 # -- the verbs ------------------------------------------------------------------------------------
 
 
-def _cli() -> typer.Typer:
-    root = typer.Typer()
-    group = typer.Typer()
-    attach(group)
-    root.add_typer(group, name="ichnaea")
-    return root
-
-
 @pytest.fixture
 def filled(
     database: Database, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -259,27 +226,32 @@ def filled(
 def test_expire_verb(filled: None, monkeypatch: pytest.MonkeyPatch) -> None:
     runner = CliRunner()
     # Nothing was active before the old day.
-    result = runner.invoke(_cli(), ["ichnaea", "stations", "expire", "--before", "2024-05-01"])
+    result = runner.invoke(
+        ichnaea_cli(), ["ichnaea", "stations", "expire", "--before", "2024-05-01"]
+    )
     assert result.exit_code == 0, result.output
     assert "deleted 0 stations last active before 2024-05-01" in result.stdout
     # A keep of 700 days from 2026-03-02 keeps the old day's stations (2024-05-01 is 670 days
     # before it); the environment sets the default.
     monkeypatch.setenv("SLUICE_ICHNAEA_STATION_KEEP_DAYS", "700")
-    result = runner.invoke(_cli(), ["ichnaea", "stations", "expire", "--today", "2026-03-02"])
+    result = runner.invoke(
+        ichnaea_cli(), ["ichnaea", "stations", "expire", "--today", "2026-03-02"]
+    )
     assert "deleted 0 stations last active before 2024-04-01" in result.stdout, result.output
     result = runner.invoke(
-        _cli(), ["ichnaea", "stations", "expire", "--today", "2026-03-02", "--keep-days", "365"]
+        ichnaea_cli(),
+        ["ichnaea", "stations", "expire", "--today", "2026-03-02", "--keep-days", "365"],
     )
     assert result.exit_code == 0, result.output
     assert "deleted 5 stations last active before 2025-03-02" in result.stdout
     assert "wifi_shard_0   2" in result.stdout and "recomputed 2 cell areas" in result.stdout
-    bad = runner.invoke(_cli(), ["ichnaea", "stations", "expire", "--before", "May"])
+    bad = runner.invoke(ichnaea_cli(), ["ichnaea", "stations", "expire", "--before", "May"])
     assert bad.exit_code != 0 and "--before is a day as YYYY-MM-DD" in str(bad.exception)
 
 
 def test_upkeep_verb(filled: None) -> None:
     result = CliRunner().invoke(
-        _cli(), ["ichnaea", "stations", "upkeep", "--today", "2026-03-02", "--json"]
+        ichnaea_cli(), ["ichnaea", "stations", "upkeep", "--today", "2026-03-02", "--json"]
     )
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
@@ -287,7 +259,9 @@ def test_upkeep_verb(filled: None) -> None:
     assert shown["stations"]["by_table"] == {"wifi_shard_0": 2, "blue_shard_0": 1, "cell_lte": 2}
     assert shown["stations"]["areas"] == 2
     assert shown["datamap"]["deleted"] == 1
-    text = CliRunner().invoke(_cli(), ["ichnaea", "stations", "upkeep", "--today", "2026-03-02"])
+    text = CliRunner().invoke(
+        ichnaea_cli(), ["ichnaea", "stations", "upkeep", "--today", "2026-03-02"]
+    )
     assert text.exit_code == 0, text.output
     assert "deleted 0 stations" in text.stdout and "deleted 0 datamap cells" in text.stdout
 

@@ -8,7 +8,19 @@ import numpy as np
 import pytest
 
 from sluice.stations import regions
-from sluice.stations.regions import in_region, in_regions, region_of, regions_of
+from sluice.stations.regions import (
+    _code_index,
+    _in_codes,
+    _region_indexes,
+    in_region,
+    in_regions,
+    region_of,
+    regions_of,
+)
+from sluice.stations.regions.cells import _arrays
+from sluice.stations.regions.data import _data
+from sluice.stations.regions.exact import _exact, _in_exact
+from sluice.stations.regions.fine import _Fine
 
 CAPITALS = [
     (52.5200, 13.4050, "DE"),  # Berlin
@@ -105,8 +117,8 @@ def test_the_grid_agrees_with_the_exact_test() -> None:
         [np.degrees(np.arcsin(rng.uniform(-1, 1, 20_000))), rng.uniform(35, 60, 20_000)]
     )
     lon = np.concatenate([rng.uniform(-180, 180, 20_000), rng.uniform(-10, 30, 20_000)])
-    data = regions._data()
-    exact = regions._exact(data, lat, lon)
+    data = _data()
+    exact = _exact(data, lat, lon)
     expected = [data.codes[i] if i >= 0 else None for i in exact]
     assert regions_of(lat, lon) == expected
     assert sum(code is not None for code in expected) > 10_000
@@ -152,7 +164,7 @@ def _sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     import shapely
 
     lat, lon = [], []
-    data = regions._data()
+    data = _data()
     for south, west in WINDOWS:
         lat.append(rng.uniform(south, south + 1, n // 2))
         lon.append(rng.uniform(west, west + 1, n // 2))
@@ -171,9 +183,9 @@ def _sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _exact_codes(lat: np.ndarray, lon: np.ndarray) -> list[str | None]:
-    data = regions._data()
-    la, lo = regions._arrays(lat, lon)
-    return [data.codes[i] if i >= 0 else None for i in regions._exact(data, la, lo)]
+    data = _data()
+    la, lo = _arrays(lat, lon)
+    return [data.codes[i] if i >= 0 else None for i in _exact(data, la, lo)]
 
 
 def test_the_fine_grid_agrees_with_the_exact_test() -> None:
@@ -198,19 +210,19 @@ def test_the_fine_grid_is_bounded_and_takes_cells_back() -> None:
     entries are taken back over and over, and the answers stay those of the exact test."""
     rng = np.random.default_rng(12)
     lat, lon = _sample(rng, 600)
-    data = regions._data()
-    fine = regions._Fine(data.near.size, slots=3, pool=5, after=1)
-    la, lo = regions._arrays(lat, lon)
-    expected = regions._exact(data, la, lo)
+    data = _data()
+    fine = _Fine(data.near.size, slots=3, pool=5, after=1)
+    la, lo = _arrays(lat, lon)
+    expected = _exact(data, la, lo)
     for start in range(0, lat.size, 50):
         chunk = slice(start, start + 50)
-        found = regions._region_indexes(data, fine, la[chunk], lo[chunk])
+        found = _region_indexes(data, fine, la[chunk], lo[chunk])
         assert found.tolist() == expected[chunk].tolist()
     assert (fine.holder >= 0).sum() == 3
     wanted = np.asarray(expected).copy()
-    wanted[::3] = regions._code_index(data)["FR"]
-    fast = regions._in_codes(data, fine, la, lo, wanted)
-    slow = regions._in_exact(data, la, lo, wanted)
+    wanted[::3] = _code_index(data)["FR"]
+    fast = _in_codes(data, fine, la, lo, wanted)
+    slow = _in_exact(data, la, lo, wanted)
     assert fast.tolist() == np.where(wanted >= 0, slow, False).tolist()
 
 
@@ -239,12 +251,12 @@ def test_in_regions_agrees_with_in_region() -> None:
     for start in range(0, lat.size, 2_000):
         chunk = slice(start, start + 2_000)
         assert in_regions(lat[chunk], lon[chunk], codes[chunk]).tolist() == expected[chunk]
-    data = regions._data()
-    fine = regions._Fine(data.near.size, after=1)
-    index = regions._code_index(data)
+    data = _data()
+    fine = _Fine(data.near.size, after=1)
+    index = _code_index(data)
     wanted = np.array([index.get(c, -1) for c in codes])
-    la, lo = regions._arrays(lat, lon)
-    assert regions._in_codes(data, fine, la, lo, wanted).tolist() == expected
+    la, lo = _arrays(lat, lon)
+    assert _in_codes(data, fine, la, lo, wanted).tolist() == expected
     assert expected[-6] is True  # Antarctica is within the buffer of a latitude past the pole
     assert lat.size // 4 < sum(expected) < lat.size * 3 // 4
     assert in_regions(lat[:0], lon[:0], []).tolist() == []

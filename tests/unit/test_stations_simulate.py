@@ -6,13 +6,12 @@ import json
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from sluice.commands.stations import attach
 from sluice.errors import TerminalError
 from sluice.stations import simulate
 from sluice.stations.simulate import station_from_json, station_to_json
+from tests.fixtures.stations import ichnaea_cli
 
 TODAY = "2026-05-10"
 ROW: dict[str, Any] = {
@@ -120,18 +119,10 @@ def test_a_row_round_trips() -> None:
     assert station is not None and station_to_json(station, "wifi") == ROW
 
 
-def _cli() -> typer.Typer:
-    root = typer.Typer()
-    group = typer.Typer()
-    attach(group)
-    root.add_typer(group, name="ichnaea")
-    return root
-
-
 def test_simulate_through_the_command_line() -> None:
     document = {"station": ROW, "observations": [{"lat": 51.5001, "lon": -0.1, "source": "query"}]}
     result = CliRunner().invoke(
-        _cli(),
+        ichnaea_cli(),
         ["ichnaea", "stations", "simulate", "--kind", "wifi", "--today", TODAY],
         input=json.dumps(document),
     )
