@@ -1,13 +1,14 @@
 """Upkeep of the station tables on a real PostgreSQL (sluice.stations.upkeep): stale stations
 of every table expire in bounded steps under the shard lock, cell areas follow, old counters
-fold without changing a total, old datamap cells go; and the CLI verbs over it."""
+fold without changing a total, old datamap cells and batch records go, the region counts are
+rebuilt; and the CLI verbs over it."""
 
 from __future__ import annotations
 
 import json
 import threading
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from sluice.stations.upkeep import (
     cleanup_stat,
     expire_stations,
     keep_from,
+    prune_batches,
+    rebuild_region_stat,
     upkeep,
     years_before,
 )
@@ -195,13 +198,32 @@ def test_cleanup_datamap_in_chunks(database: Database, db: psycopg.Connection[An
     assert one(db, "SELECT count(*) FROM ichnaea.datamap_ne") == 2
 
 
-def test_upkeep_runs_all_three(database: Database) -> None:
+def old_batch_record(db: psycopg.Connection[Any]) -> None:
+    """A batch record applied a month before TODAY (the two of `fill` are applied now)."""
+    db.execute(
+        "INSERT INTO ichnaea.station_batches (batch_id, applied_at, reports, observations)"
+        " VALUES ('long ago', '2026-02-01T00:00:00Z', 1, 1)"
+    )
+
+
+def test_upkeep_runs_all_of_it(database: Database, db: psycopg.Connection[Any]) -> None:
     fill(database)
+    old_batch_record(db)
     shown = upkeep(database, TODAY).as_dict()
     assert shown["stations"]["stations"] == 5 and shown["stations"]["before"] == "2025-03-02"
     assert shown["stat"] == {"before": "2024-03-02", "deleted": 0}
     # of the old batch's three grid cells, the recent batch touched two again: one goes
     assert shown["datamap"] == {"before": "2025-03-02", "deleted": 1}
+    assert shown["batches"] == {
+        "before": "2026-02-23T00:00:00+00:00",
+        "deleted": 1,
+        "steps": 1,
+    }
+    assert one(db, "SELECT count(*) FROM ichnaea.station_batches") == 2
+    # After the expiry: WIFI_NEW and the area of CELL_NEW_SHARED, in Germany; BLOCKED_NEW
+    # has no position and so no region.
+    assert shown["regions"] == {"regions": 1, "written": 1, "deleted": 0}
+    assert region_rows(db) == [("DE", 0, 0, 1, 0, 1)]
 
 
 def test_expire_refuses_nonsense(database: Database) -> None:
@@ -209,6 +231,115 @@ def test_expire_refuses_nonsense(database: Database) -> None:
         expire_stations(database, BEFORE, chunk=0)
     with pytest.raises(ValueError):
         keep_from(TODAY, 0)
+    with pytest.raises(ValueError):
+        prune_batches(database, datetime.now(UTC), chunk=0)
+    with pytest.raises(ValueError):
+        upkeep(database, TODAY, batch_keep_days=0)
+
+
+# -- region counts --------------------------------------------------------------------------------
+
+PARIS = (48.85, 2.35)
+AT_SEA = (45.0, -30.0)
+
+
+def region_rows(db: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    return db.execute("SELECT * FROM ichnaea.region_stat ORDER BY region").fetchall()
+
+
+def fill_regions(database: Database) -> None:
+    """Stations in Germany (wifi in shards 0 and f, Bluetooth in shard 7, lte and gsm cells),
+    in France (wifi in shard 1, a wcdma cell) and at sea (no region)."""
+    apply_batch(
+        database,
+        "regions",
+        [
+            rep(
+                50.0,
+                8.0,
+                wifi=("0a0000000001", "0a00f0000002"),
+                blue=("0b0070000001",),
+                cells=(("lte", 262, 1, 4, 100), ("lte", 262, 1, 4, 101), ("gsm", 262, 1, 7, 1)),
+            ),
+            rep(*PARIS, wifi=("0a0010000003",), cells=(("wcdma", 208, 1, 9, 400),)),
+            rep(
+                *AT_SEA,
+                wifi=("0a0020000004",),
+                blue=("0b0020000005",),
+                cells=(("lte", 262, 1, 8, 500),),
+            ),
+        ],
+        today=RECENT,
+    )
+
+
+def test_rebuild_region_stat_counts_every_shard_and_drops_gone_regions(
+    database: Database, db: psycopg.Connection[Any]
+) -> None:
+    fill_regions(database)
+    assert one(db, "SELECT count(*) FROM ichnaea.wifi_shard_2 WHERE region IS NULL") == 1
+    # A region with nothing left, and one whose counts are out of date.
+    db.execute(
+        "INSERT INTO ichnaea.region_stat VALUES ('XX', 1, 1, 1, 1, 1), ('FR', 0, 0, 0, 0, 9)"
+    )
+
+    result = rebuild_region_stat(database)
+
+    assert (result.regions, result.written, result.deleted) == (2, 2, 1)
+    # region, gsm, wcdma, lte, blue, wifi: cells are the areas' num_cells
+    assert region_rows(db) == [("DE", 1, 0, 2, 1, 2), ("FR", 0, 1, 0, 0, 1)]
+    again = rebuild_region_stat(database)
+    assert (again.regions, again.written, again.deleted) == (2, 0, 0)
+
+    # France loses its stations: its row goes; Germany's counts follow a deleted station.
+    db.execute("DELETE FROM ichnaea.wifi_shard_1")
+    db.execute("DELETE FROM ichnaea.cell_area WHERE region = 'FR'")
+    db.execute("DELETE FROM ichnaea.wifi_shard_f")
+    result = rebuild_region_stat(database)
+    assert (result.regions, result.written, result.deleted) == (1, 1, 1)
+    assert region_rows(db) == [("DE", 1, 0, 2, 1, 1)]
+
+
+def test_rebuild_region_stat_of_empty_tables(
+    database: Database, db: psycopg.Connection[Any]
+) -> None:
+    result = rebuild_region_stat(database)
+    assert (result.regions, result.written, result.deleted) == (0, 0, 0)
+    assert region_rows(db) == []
+
+
+# -- batch records --------------------------------------------------------------------------------
+
+
+def test_prune_batches_deletes_old_records_in_chunks(
+    database: Database, db: psycopg.Connection[Any]
+) -> None:
+    now = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    ages = [30, 9, 8, 7.01, 7.001, 6.99, 0]  # days; five before the retention of 7 days
+    with db.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO ichnaea.station_batches (batch_id, applied_at, reports, observations)"
+            " VALUES (%s, %s, 1, 1)",
+            [(f"b{i}", now - timedelta(days=age)) for i, age in enumerate(ages)],
+        )
+    result = prune_batches(database, now - timedelta(days=7), chunk=2)
+    assert (result.deleted, result.steps) == (5, 3)  # 2, 2, then 1 < chunk: done
+    kept = db.execute("SELECT batch_id FROM ichnaea.station_batches ORDER BY seq").fetchall()
+    assert kept == [("b5",), ("b6",)]
+    again = prune_batches(database, now - timedelta(days=7), chunk=2)
+    assert (again.deleted, again.steps) == (0, 1)
+
+
+def test_prune_batches_reads_only_what_it_deletes(db: psycopg.Connection[Any]) -> None:
+    """The chunk is found by the applied_at index (migration 0016), oldest first and bounded,
+    never by reading the records kept."""
+    from sluice.stations.repository import Q
+
+    db.execute("SET enable_seqscan = off")
+    plan = db.execute(
+        "EXPLAIN " + Q["prune_batches"], {"before": datetime.now(UTC), "chunk": 10}
+    ).fetchall()
+    assert "station_batches_applied_at_idx" in "\n".join(row[0] for row in plan)
 
 
 # -- the verbs ------------------------------------------------------------------------------------
@@ -249,7 +380,8 @@ def test_expire_verb(filled: None, monkeypatch: pytest.MonkeyPatch) -> None:
     assert bad.exit_code != 0 and "--before is a day as YYYY-MM-DD" in str(bad.exception)
 
 
-def test_upkeep_verb(filled: None) -> None:
+def test_upkeep_verb(filled: None, db: psycopg.Connection[Any]) -> None:
+    old_batch_record(db)
     result = CliRunner().invoke(
         ichnaea_cli(), ["ichnaea", "stations", "upkeep", "--today", "2026-03-02", "--json"]
     )
@@ -259,11 +391,39 @@ def test_upkeep_verb(filled: None) -> None:
     assert shown["stations"]["by_table"] == {"wifi_shard_0": 2, "blue_shard_0": 1, "cell_lte": 2}
     assert shown["stations"]["areas"] == 2
     assert shown["datamap"]["deleted"] == 1
+    assert shown["batches"]["deleted"] == 1
+    assert shown["regions"] == {"regions": 1, "written": 1, "deleted": 0}
     text = CliRunner().invoke(
-        ichnaea_cli(), ["ichnaea", "stations", "upkeep", "--today", "2026-03-02"]
+        ichnaea_cli(),
+        ["ichnaea", "stations", "upkeep", "--today", "2026-03-02", "--batch-keep-days", "1"],
     )
     assert text.exit_code == 0, text.output
     assert "deleted 0 stations" in text.stdout and "deleted 0 datamap cells" in text.stdout
+    # a day's retention from 2026-03-02 keeps the two batch records of `fill`: applied now
+    assert "deleted 0 batch records applied before 2026-03-01T00:00:00+00:00" in text.stdout
+    assert "counted 1 regions (0 rows written, 0 deleted)" in text.stdout
+
+
+def test_stats_regions_verb(filled: None, database: Database) -> None:
+    runner = CliRunner()
+    empty = runner.invoke(ichnaea_cli(), ["ichnaea", "stats", "--regions"])
+    assert empty.exit_code == 0, empty.output
+    assert "no region counts yet" in empty.stdout
+    fill_regions(database)
+    rebuild_region_stat(database)
+    result = runner.invoke(ichnaea_cli(), ["ichnaea", "stats", "--regions", "--json"])
+    assert result.exit_code == 0, result.output
+    # With `fill`'s stations: Germany's wifi are WIFI_OLD (in both), WIFI_NEW and 0a00f0000002
+    # (the blocked ones have no region); Bluetooth BLUE_OLD and 0b0070000001; lte the cells of
+    # areas (262, 1, 4) (100 and 101, in both) and (262, 1, 5).
+    assert json.loads(result.stdout) == [
+        {"region": "DE", "gsm": 1, "wcdma": 0, "lte": 3, "blue": 2, "wifi": 3},
+        {"region": "FR", "gsm": 0, "wcdma": 1, "lte": 0, "blue": 0, "wifi": 1},
+    ]
+    text = runner.invoke(ichnaea_cli(), ["ichnaea", "stats", "--regions"])
+    assert text.exit_code == 0, text.output
+    lines = [line for line in text.stdout.splitlines() if "DE" in line or "FR" in line]
+    assert len(lines) == 2 and "wcdma" in text.stdout
 
 
 def test_expire_writes_only_tables_it_deletes_from(

@@ -1,6 +1,6 @@
 """The station verbs of the Ichnaea recipe: ``sluice ichnaea stations
-simulate|show|expire|upkeep`` and ``sluice ichnaea stats``. `attach` mounts them on the
-``ichnaea`` group."""
+simulate|show|expire|upkeep`` and ``sluice ichnaea stats [--regions]``. `attach` mounts them
+on the ``ichnaea`` group."""
 
 from __future__ import annotations
 
@@ -102,10 +102,24 @@ def show(
         render.summary(out, f"{kind} {key}", row)
 
 
-def stats(as_json: JsonOpt = False) -> None:
-    """Print the daily counters of observations and new stations (cumulative totals)."""
+def stats(
+    regions: Annotated[
+        bool,
+        typer.Option(
+            "--regions",
+            help="Print the region counts instead: cells per radio, wifi and Bluetooth "
+            "stations per region (rebuilt by the daily upkeep).",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the daily counters of observations and new stations (cumulative totals), or with
+    --regions the region counts."""
     from sluice.stations import stats as read
 
+    if regions:
+        _region_stats(as_json)
+        return
     with engine() as opened:
         rows: list[dict[str, Any]] = read(opened.db)
     if as_json:
@@ -115,6 +129,21 @@ def stats(as_json: JsonOpt = False) -> None:
         say("no counters yet")
     for row in rows:
         say(f"{row['time']}  {row['name']:<12} {row['value']}")
+
+
+def _region_stats(as_json: bool) -> None:
+    from sluice.stations.reads import REGION_STAT_COLUMNS, region_stats
+
+    with engine() as opened:
+        rows = region_stats(opened.db)
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        say("no region counts yet (the daily upkeep builds them)")
+    else:
+        render.rows_table(
+            out, REGION_STAT_COLUMNS, ([r[c] for c in REGION_STAT_COLUMNS] for r in rows)
+        )
 
 
 @stations.command("expire")
@@ -152,12 +181,22 @@ def expire(
 @stations.command("upkeep")
 def upkeep(
     keep_days: KeepDaysOpt = 365,
+    batch_keep_days: Annotated[
+        int,
+        typer.Option(
+            "--batch-keep-days",
+            min=1,
+            envvar="SLUICE_ICHNAEA_BATCH_KEEP_DAYS",
+            help="Records of applied batches older than this many days are deleted.",
+        ),
+    ] = 7,
     today: TodayOpt = None,
     chunk: ChunkOpt = 5000,
     as_json: JsonOpt = False,
 ) -> None:
     """The daily upkeep: expire stale stations, fold counters older than 2 years, delete
-    datamap cells not modified for 365 days.
+    datamap cells not modified for 365 days and batch records older than --batch-keep-days,
+    rebuild the region counts (``sluice ichnaea stats --regions``).
 
     Run it once a day (cron or a systemd timer), e.g. ``17 0 * * * sluice ichnaea stations
     upkeep``."""
@@ -165,7 +204,9 @@ def upkeep(
 
     day = _day(today) if today else date.today()
     with engine() as opened:
-        shown = run(opened.db, day, keep_days=keep_days, chunk=chunk).as_dict()
+        shown = run(
+            opened.db, day, keep_days=keep_days, batch_keep_days=batch_keep_days, chunk=chunk
+        ).as_dict()
     if as_json:
         print_json(shown)
         return
@@ -174,6 +215,13 @@ def upkeep(
     say(
         f"deleted {shown['datamap']['deleted']} datamap cells not modified since "
         f"{shown['datamap']['before']}"
+    )
+    batches = shown["batches"]
+    say(f"deleted {batches['deleted']} batch records applied before {batches['before']}")
+    regions = shown["regions"]
+    say(
+        f"counted {regions['regions']} regions ({regions['written']} rows written, "
+        f"{regions['deleted']} deleted)"
     )
 
 

@@ -366,3 +366,68 @@ WITH old AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM folded)
+
+-- name: rebuild_region_stat
+-- The seed's update_statregion (migration 0016), one statement: per region the cells of each
+-- radio (gsm 0, wcdma 2, lte 3: the sum of the areas' num_cells) and the wifi and Bluetooth
+-- stations (the two placeholders below: a region_count_part per shard, joined by UNION ALL);
+-- stations and areas without a region are not counted. Rows whose counts did not change are
+-- left alone (no dead rows for nothing); regions with nothing left are deleted. The delete and
+-- the upsert touch disjoint rows, and both read the statement's one snapshot, so the table
+-- goes from one consistent count to the next. Returns the regions counted, the rows written
+-- and the rows deleted.
+WITH counted (region, kind, n) AS (
+    SELECT region, CASE radio WHEN 0 THEN 'gsm' WHEN 2 THEN 'wcdma' WHEN 3 THEN 'lte' END,
+           sum(num_cells)
+    FROM ichnaea.cell_area
+    WHERE region IS NOT NULL AND radio IN (0, 2, 3)
+    GROUP BY region, radio
+    UNION ALL
+    {wifi}
+    UNION ALL
+    {blue}
+), stat AS (
+    SELECT region,
+           coalesce(sum(n) FILTER (WHERE kind = 'gsm'), 0)::bigint AS gsm,
+           coalesce(sum(n) FILTER (WHERE kind = 'wcdma'), 0)::bigint AS wcdma,
+           coalesce(sum(n) FILTER (WHERE kind = 'lte'), 0)::bigint AS lte,
+           coalesce(sum(n) FILTER (WHERE kind = 'blue'), 0)::bigint AS blue,
+           coalesce(sum(n) FILTER (WHERE kind = 'wifi'), 0)::bigint AS wifi
+    FROM counted
+    GROUP BY region
+), gone AS (
+    DELETE FROM ichnaea.region_stat AS r
+    WHERE NOT EXISTS (SELECT 1 FROM stat AS s WHERE s.region = r.region)
+    RETURNING 1
+), written AS (
+    INSERT INTO ichnaea.region_stat AS r (region, gsm, wcdma, lte, blue, wifi)
+    SELECT region, gsm, wcdma, lte, blue, wifi FROM stat ORDER BY region
+    ON CONFLICT (region) DO UPDATE
+    SET gsm = EXCLUDED.gsm, wcdma = EXCLUDED.wcdma, lte = EXCLUDED.lte, blue = EXCLUDED.blue,
+        wifi = EXCLUDED.wifi
+    WHERE (r.gsm, r.wcdma, r.lte, r.blue, r.wifi)
+          IS DISTINCT FROM (EXCLUDED.gsm, EXCLUDED.wcdma, EXCLUDED.lte, EXCLUDED.blue,
+                            EXCLUDED.wifi)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM stat), (SELECT count(*) FROM written), (SELECT count(*) FROM gone)
+
+-- name: region_count_part
+-- One wifi or Bluetooth shard's part of rebuild_region_stat; the kind is 'wifi' or 'blue'.
+SELECT region, {kind}, count(*) FROM ichnaea.{table} WHERE region IS NOT NULL GROUP BY region
+
+-- name: region_stat
+SELECT region, gsm, wcdma, lte, blue, wifi FROM ichnaea.region_stat ORDER BY region
+
+-- name: prune_batches
+-- At most `chunk` of the batch records applied before `before`, oldest first (found by the
+-- applied_at index of migration 0016), deleted; the condition again as the safety net.
+WITH gone AS (
+    DELETE FROM ichnaea.station_batches
+    WHERE batch_id = ANY(ARRAY(SELECT batch_id FROM ichnaea.station_batches
+                               WHERE applied_at < %(before)s
+                               ORDER BY applied_at LIMIT %(chunk)s))
+      AND applied_at < %(before)s
+    RETURNING 1
+)
+SELECT count(*) FROM gone

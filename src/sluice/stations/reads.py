@@ -1,4 +1,5 @@
-"""What operators read: one station's row, the daily counters, and the datamap's cleanup."""
+"""What operators read: one station's row, the daily counters, the region counts, and the
+datamap's cleanup."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from sluice.stations.updater import STAT_NAMES
 
 #: Grid cells not modified for this long are removed by `cleanup_datamap`.
 DATAMAP_KEEP = timedelta(days=365)
+#: The columns of ``region_stat`` (migration 0016), in its order.
+REGION_STAT_COLUMNS = ("region", "gsm", "wcdma", "lte", "blue", "wifi")
 
 
 def station_key(kind: str, key: str) -> tuple[Kind, str]:
@@ -41,6 +44,12 @@ def stats(db_or_tx: Any) -> list[dict[str, Any]]:
             {"key": key, "name": STAT_NAMES[key], "time": day.isoformat(), "value": value}
             for key, day, value in store.stats()
         ]
+
+
+def region_stats(db_or_tx: Any) -> list[dict[str, Any]]:
+    """The rows of ``region_stat`` (rebuilt by the daily upkeep), by region."""
+    with transaction(db_or_tx) as store:
+        return [dict(zip(REGION_STAT_COLUMNS, row, strict=True)) for row in store.region_stat()]
 
 
 def cleanup_datamap(db_or_tx: Any, today: date) -> None:

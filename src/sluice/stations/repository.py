@@ -279,6 +279,35 @@ class StationStore:
         deleted, folded = self._run("cleanup_stat", {"before": before})[0]
         return int(deleted), int(folded)
 
+    def rebuild_region_stat(self) -> tuple[int, int, int]:
+        """Count every region's cells, wifi and Bluetooth stations again into ``region_stat``
+        (one statement over the areas and all 32 shards): the regions counted, the rows
+        written (new or changed) and the rows deleted (regions with nothing left)."""
+        shards = {
+            kind: sql.SQL("\nUNION ALL\n").join(
+                sql.SQL(Q["region_count_part"]).format(
+                    kind=sql.Literal(kind), table=sql.Identifier(table)
+                )
+                for table in shard_tables(kind)
+            )
+            for kind in ("wifi", "blue")
+        }
+        query = sql.SQL(Q["rebuild_region_stat"]).format(**shards)
+        regions, written, deleted = self._execute(query, {}, "rebuild_region_stat")[0]
+        return int(regions), int(written), int(deleted)
+
+    def region_stat(self) -> list[tuple[str, int, int, int, int, int]]:
+        """The rows of ``region_stat``, by region: (region, gsm, wcdma, lte, blue, wifi)."""
+        return [
+            (str(r), int(g or 0), int(w or 0), int(lte or 0), int(b or 0), int(wifi or 0))
+            for r, g, w, lte, b, wifi in self._run("region_stat", {})
+        ]
+
+    def prune_batches(self, before: datetime, chunk: int) -> int:
+        """Delete at most `chunk` of the batch records applied before `before`, oldest first."""
+        rows = self._run("prune_batches", {"before": before, "chunk": chunk})
+        return int(rows[0][0])
+
 
 def _station(row: Sequence[Any]) -> Station:
     values = dict(zip(STATION_COLUMNS, row[1:], strict=False))

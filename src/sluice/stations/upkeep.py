@@ -14,6 +14,10 @@ daily cleanups (§11, §12).
   cumulative total of the ``stat`` view stays what it was.
 - `cleanup_datamap`: grid cells not modified for 365 days, deleted `chunk` at a time under
   their quarter's lock.
+- `prune_batches`: the records of applied batches (``station_batches``, kept so that a batch
+  delivered again is not applied twice) older than a week, deleted `chunk` at a time.
+- `rebuild_region_stat`: the seed's ``region_stat`` (§12, ``update_statregion``) counted again
+  from the cell areas and every wifi and Bluetooth shard, in one statement.
 
 Pass a `sluice.db.Database`: each step then commits on its own. On an open connection every step
 is a savepoint of the caller's transaction, and the locks are held until it commits.
@@ -40,7 +44,11 @@ KEEP_DAYS = 365
 DATAMAP_KEEP_DAYS = 365
 #: Daily counters older than this many years go (the seed's cleanup_stat).
 STAT_KEEP_YEARS = 2
-#: Keys one expiry step looks at, and grid cells one datamap step deletes.
+#: Batch records older than this many days go. A batch id comes again only while the fan-out
+#: has not acknowledged the batch, and an unacknowledged batch is taken over and retried within
+#: minutes; once acknowledged it never comes again (a dead letter sent again is a new batch).
+BATCH_KEEP_DAYS = 7
+#: Keys one expiry step looks at, and grid cells or batch records one step deletes.
 CHUNK = 5000
 
 
@@ -158,26 +166,88 @@ def cleanup_datamap(db_or_tx: Any, today: date, *, chunk: int = CHUNK) -> Cleanu
 
 
 @dataclass
+class PruneResult:
+    #: Batch records applied before this instant were deleted.
+    before: datetime
+    deleted: int = 0
+    steps: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"before": self.before.isoformat(), "deleted": self.deleted, "steps": self.steps}
+
+
+def prune_batches(db_or_tx: Any, before: datetime, *, chunk: int = CHUNK) -> PruneResult:
+    """Delete the batch records applied before `before`, oldest first, `chunk` per
+    transaction (found by their applied_at index: no step reads the records it keeps)."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1, not {chunk}")
+    result = PruneResult(before)
+    while True:
+        with transaction(db_or_tx) as store:
+            deleted = store.prune_batches(before, chunk)
+        result.deleted += deleted
+        result.steps += 1
+        if deleted < chunk:
+            return result
+
+
+@dataclass
+class RegionStatResult:
+    #: Regions with at least one counted station (the rows of region_stat now).
+    regions: int
+    #: Rows inserted or changed.
+    written: int
+    #: Rows deleted: regions with nothing left.
+    deleted: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"regions": self.regions, "written": self.written, "deleted": self.deleted}
+
+
+def rebuild_region_stat(db_or_tx: Any) -> RegionStatResult:
+    """Count every region's cells, wifi and Bluetooth stations into ``region_stat`` again, in
+    one statement (one snapshot of all the tables). It reads every shard whole: there is no
+    region index (migration 0015), and a daily scan costs less than an index every region
+    change would have to update. It takes no shard lock: it only reads the station tables."""
+    with transaction(db_or_tx) as store:
+        return RegionStatResult(*store.rebuild_region_stat())
+
+
+@dataclass
 class UpkeepResult:
     stations: ExpireResult
     stat: CleanupResult
     datamap: CleanupResult
+    batches: PruneResult
+    regions: RegionStatResult
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "stations": self.stations.as_dict(),
             "stat": self.stat.as_dict(),
             "datamap": self.datamap.as_dict(),
+            "batches": self.batches.as_dict(),
+            "regions": self.regions.as_dict(),
         }
 
 
 def upkeep(
-    db_or_tx: Any, today: date, *, keep_days: int = KEEP_DAYS, chunk: int = CHUNK
+    db_or_tx: Any,
+    today: date,
+    *,
+    keep_days: int = KEEP_DAYS,
+    batch_keep_days: int = BATCH_KEEP_DAYS,
+    chunk: int = CHUNK,
 ) -> UpkeepResult:
-    """All of it, as a daily job runs it: stations, counters, datamap."""
+    """All of it, as a daily job runs it: stations, counters, datamap, batch records, then the
+    region counts (after the expiry, so they count what is left)."""
+    if batch_keep_days < 1:
+        raise ValueError(f"batch keep days must be at least 1, not {batch_keep_days}")
     now = now_for(today)
     return UpkeepResult(
         stations=expire_stations(db_or_tx, keep_from(today, keep_days), chunk=chunk, now=now),
         stat=cleanup_stat(db_or_tx, today),
         datamap=cleanup_datamap(db_or_tx, today, chunk=chunk),
+        batches=prune_batches(db_or_tx, now - timedelta(days=batch_keep_days), chunk=chunk),
+        regions=rebuild_region_stat(db_or_tx),
     )
