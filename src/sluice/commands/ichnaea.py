@@ -57,7 +57,8 @@ exports_app = typer.Typer(
 ichnaea.add_typer(exports_app, name="exports")
 dead_app = typer.Typer(help="Reports an export gave up on, with the reason.", no_args_is_help=True)
 ichnaea.add_typer(dead_app, name="dead-letters")
-# the internal exporter's verbs: `sluice ichnaea stations simulate|show`, `sluice ichnaea stats`
+# the internal exporter's verbs: `sluice ichnaea stations simulate|show|expire|upkeep`,
+# `sluice ichnaea stats [--regions]`
 attach_stations(ichnaea)
 
 
