@@ -84,3 +84,11 @@ def test_the_glam_recipe_declares_either_kind() -> None:
         spec = table_spec("fenix", "beta", kind)  # type: ignore[arg-type]
         assert spec.serving is not None and spec.serving.kind == kind
         assert spec.to_json()["serving"] == kind
+
+
+def test_a_serving_copy_leaves_room_for_hot_updates_and_round_trips() -> None:
+    spec = table_spec("desktop", "nightly")
+    assert spec.serving is not None and spec.serving.fillfactor == 80
+    assert TableSpec.from_declaration(spec.declaration()) == spec
+    with pytest.raises(ConfigError, match="fillfactor"):
+        ServingView("view_t", fillfactor=5)

@@ -67,11 +67,12 @@ def relkind() -> sql.SQL:
 
 def create_empty(spec: TableSpec, name: str) -> sql.Composed:
     """An empty serving table (the target's column types and collations, no defaults)."""
+    assert spec.serving is not None
     return sql.SQL(
         "CREATE TABLE {} WITH (fillfactor = {}) AS SELECT {} FROM {} WITH NO DATA"
     ).format(
         sql.Identifier(spec.schema, name),
-        sql.Literal(spec.fillfactor),
+        sql.Literal(spec.serving.fillfactor),
         _names(columns(spec)),
         st.table(spec),
     )
@@ -79,9 +80,10 @@ def create_empty(spec: TableSpec, name: str) -> sql.Composed:
 
 def create_filled(spec: TableSpec, name: str) -> sql.Composed:
     """The bulk build's create-and-fill: one statement, no index yet."""
+    assert spec.serving is not None
     return sql.SQL("CREATE TABLE {} WITH (fillfactor = {}) AS SELECT {} FROM {}").format(
         sql.Identifier(spec.schema, name),
-        sql.Literal(spec.fillfactor),
+        sql.Literal(spec.serving.fillfactor),
         _names(columns(spec)),
         st.table(spec),
     )

@@ -129,9 +129,16 @@ class ServingView:
     name: str
     indexes: tuple[Index, ...] = ()
     kind: ServingKind = "incremental"
+    #: Heap fill factor of an incremental serving table. Its only writes are the applies,
+    #: which rewrite value columns of a tenth of the rows or so: with a fifth of each page free
+    #: nearly every one of those updates stays on its page (HOT, no index touched) where 90
+    #: leaves room for one row of a wide table and a quarter of the updates move.
+    fillfactor: int = 80
 
     def __post_init__(self) -> None:
         check_identifier(self.name, "view")
+        if not 10 <= self.fillfactor <= 100:
+            raise ConfigError(f"serving copy {self.name!r}: fillfactor must be within 10..100")
         if self.kind not in SERVING_KINDS:
             raise ConfigError(
                 f"serving copy {self.name!r}: kind must be one of {', '.join(SERVING_KINDS)}, "
@@ -303,6 +310,7 @@ class TableSpec:
                         ),
                         # A declaration registered before serving kinds existed was a view.
                         kind=serving.get("kind", "matview"),
+                        fillfactor=serving.get("fillfactor", ServingView.fillfactor),
                     ),
                 }
             )
