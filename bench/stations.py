@@ -264,7 +264,7 @@ def parts_timed() -> Iterator[dict[str, float]]:
     functions wrapped in place, unwrapped after)."""
     from sluice.stations import updater
 
-    functions = {"transform": "prepare", "algorithm": "update_stations"}
+    functions = {"transform": "gather", "algorithm": "update_stations"}
     spent = dict.fromkeys(functions, 0.0)
     originals = {part: getattr(updater, name) for part, name in functions.items()}
 

@@ -1,13 +1,12 @@
 """One batch of reports into the station tables, exactly once.
 
-1. Reports → observations (`sluice.stations.observations`); observations of weight 0 are
-   dropped and counted; each report that gave an observation marks its datamap grid cell.
-2. The observations are grouped per kind; each kind's stations are numbered in key order and
-   know their shard table.
-3. One transaction: the advisory locks of the batch id and of every shard it touches, in one
+1. Reports → observations as columns per kind (`sluice.stations.gather`); observations of
+   weight 0 are dropped and counted; each report that gave an observation marks its datamap
+   grid cell. Each kind's stations are numbered in key order and know their shard table.
+2. One transaction: the advisory locks of the batch id and of every shard it touches, in one
    global order (so two updaters can never wait for each other), then the batch id recorded —
    when it was recorded before, nothing else happens. Per kind, the stations are read as
-   columns (one binary COPY of their keys in, one of their rows out), the algorithm runs once
+   columns (from the updater's cache, else from the tables), the algorithm runs once
    over all of them (`update_stations`), and the changed rows are copied in and written into
    their shards by one statement. Cell areas of every non-confirm cell change are recomputed;
    the datamap and the daily counters get one statement each.
@@ -28,13 +27,12 @@ import numpy.typing as npt
 from sluice import faults
 from sluice.db import Database
 from sluice.errors import TransientError
-from sluice.stations import datamap
 from sluice.stations.algorithm import CONFIRM, NEW, NEW_BLOCK, NONE, update_stations
 from sluice.stations.areas import area_of
 from sluice.stations.cache import Staged, StationCache
-from sluice.stations.columns import ObservationColumns, StationColumns
-from sluice.stations.keys import CellKey, Kind, shard_of
-from sluice.stations.observations import Observation, transform
+from sluice.stations.columns import StationColumns
+from sluice.stations.gather import KindBatch, gather
+from sluice.stations.keys import CellKey, Kind
 from sluice.stations.repository import StationStore, transaction
 from sluice.stations.rows import EFFECTS
 from sluice.stations.simulate import now_for
@@ -62,72 +60,6 @@ class BatchResult:
     datamap_cells: int = 0
 
 
-@dataclass
-class _Prepared:
-    #: Per kind, its observations (weight > 0) in the order they came.
-    kinds: dict[Kind, list[Observation]]
-    grids: dict[str, list[bytes]]
-    dropped: Counter[str]
-    observations: int
-    reports_dropped: int
-
-
-@dataclass
-class _KindBatch:
-    """One kind's stations of a batch, numbered in key order."""
-
-    kind: Kind
-    keys: list[str]
-    #: The shard tables the stations live in, and each station's index into them.
-    tables: list[str]
-    tags: npt.NDArray[np.int16]
-    observations: ObservationColumns
-
-    @classmethod
-    def of(cls, kind: Kind, observations: Sequence[Observation]) -> _KindBatch:
-        keys = sorted({o.key for o in observations})
-        number = {k: i for i, k in enumerate(keys)}
-        shards = [shard_of(kind, k) for k in keys]
-        tables = sorted(set(shards))
-        tag_of = {t: i for i, t in enumerate(tables)}
-        tags = np.fromiter((tag_of[t] for t in shards), np.int16, len(shards))
-        at = [number[o.key] for o in observations]
-        return cls(kind, keys, tables, tags, ObservationColumns.of(at, observations))
-
-    def key_records(self) -> npt.NDArray[Any]:
-        """The keys as the tables store them, fixed-width records (``V6`` or ``V11``)."""
-        if self.kind == "cell":
-            packed = b"".join(CellKey.parse(k).packed() for k in self.keys)
-            return np.frombuffer(packed, dtype="V11")
-        return np.frombuffer(bytes.fromhex("".join(self.keys)), dtype="V6")
-
-
-def prepare(reports: Sequence[Mapping[str, Any]], *, map_content: bool = True) -> _Prepared:
-    kinds: dict[Kind, list[Observation]] = {}
-    grids: dict[str, list[bytes]] = {}
-    dropped: Counter[str] = Counter()
-    count = reports_dropped = 0
-    for report in reports:
-        out = transform(report)
-        dropped.update(out.dropped)
-        if not out.observations:
-            reports_dropped += 1
-            continue
-        if map_content:
-            first = out.observations[0]
-            lat_s, lon_s = datamap.scaled(first.lat, first.lon)
-            grids.setdefault(datamap.table(datamap.quarter(lat_s, lon_s)), []).append(
-                datamap.grid_id(lat_s, lon_s)
-            )
-        for obs in out.observations:
-            if obs.weight <= 0:
-                dropped[f"{obs.kind}_weight"] += 1
-                continue
-            count += 1
-            kinds.setdefault(obs.kind, []).append(obs)
-    return _Prepared(kinds, grids, dropped, count, reports_dropped)
-
-
 def apply_batch(
     db_or_tx: Any,
     batch_id: str,
@@ -143,7 +75,7 @@ def apply_batch(
     (the batch runs in a savepoint of its transaction, or its own). `map_content` says whether
     the datamap is kept. Rows are stamped with `now` (default: now, or the start of `today`
     when that is not today)."""
-    prepared = prepare(reports, map_content=map_content)
+    prepared = gather(reports, map_content=map_content)
     now = now or now_for(today)
     result = BatchResult(
         batch_id,
@@ -153,7 +85,7 @@ def apply_batch(
         observations=prepared.observations,
         dropped=dict(prepared.dropped),
     )
-    batches = [_KindBatch.of(k, obs) for k, obs in sorted(prepared.kinds.items())]
+    batches = [KindBatch.of(k, columns) for k, columns in sorted(prepared.kinds.items())]
     tables = [t for b in batches for t in b.tables] + list(prepared.grids)
     cache = _cache_of(db_or_tx)
     touched: list[bytes] = []
@@ -207,7 +139,7 @@ def _cache_of(db_or_tx: Any) -> StationCache | None:
 def _update_kind(
     store: StationStore,
     cache: StationCache | None,
-    batch: _KindBatch,
+    batch: KindBatch,
     today: date,
     now: datetime,
     stats: Counter[int],
