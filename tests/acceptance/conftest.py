@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, LiteralString
@@ -143,43 +141,6 @@ def describe(result: subprocess.CompletedProcess[str]) -> str:
         f"exit code {result.returncode} of {' '.join(map(str, result.args))}\n"
         f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     )
-
-
-def kill_at_fault(
-    proc: subprocess.Popen[str],
-    point: str,
-    *,
-    while_paused: Callable[[], None] | None = None,
-    timeout: float = 60.0,
-) -> str:
-    """Wait until `proc` reports it paused at `point`, run `while_paused` (checks of the
-    paused state), then SIGKILL it; return its stderr."""
-    marker = f"sluice-fault: paused at {point}"
-    lines: list[str] = []
-    reached = threading.Event()
-
-    def read() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if line.strip() == marker:
-                reached.set()
-        reached.set()  # end of stream: the process ended without reaching the point
-
-    reader = threading.Thread(target=read, name="fault-reader", daemon=True)
-    reader.start()
-    paused = reached.wait(timeout) and any(line.strip() == marker for line in lines)
-    try:
-        assert paused, f"the import never paused at {point!r}:\n{''.join(lines)}"
-        if while_paused is not None:
-            while_paused()
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-        reader.join(30)
-    assert proc.returncode == -signal.SIGKILL, f"exit {proc.returncode}:\n{''.join(lines)}"
-    return "".join(lines)
 
 
 # -- databases ------------------------------------------------------------------------------------

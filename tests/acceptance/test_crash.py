@@ -19,13 +19,13 @@ from tests.acceptance.conftest import (
     assert_same_rows,
     glam_import_args,
     json_report,
-    kill_at_fault,
     query,
     row_counts,
     scalar,
     staging_tables,
     table_rows,
 )
+from tests.fixtures.faults import kill_at_fault
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,8 @@ import psycopg
 from psycopg import sql
 
 from sluice.recipes.cryoet.generate import generate_tree
-from tests.acceptance.conftest import FAULT, Sluice, kill_at_fault, query, scalar
+from tests.acceptance.conftest import FAULT, Sluice, query, scalar
+from tests.fixtures.faults import kill_at_fault
 from tests.integration.test_cryoet_import import reference_files
 
 

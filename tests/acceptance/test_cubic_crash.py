@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from sluice.lake import Lake, LakeOptions, postgres_catalog
-from tests.acceptance.conftest import Sluice, describe, kill_at_fault, query
+from tests.acceptance.conftest import Sluice, describe, query
+from tests.fixtures.faults import kill_at_fault
 from tests.integration.cubic_seed import files, seed
 
 pytestmark = pytest.mark.slow

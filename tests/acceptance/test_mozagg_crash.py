@@ -10,7 +10,8 @@ from pathlib import Path
 import duckdb
 
 from sluice.lake import Lake, LakeOptions
-from tests.acceptance.conftest import FAULT, Sluice, describe, kill_at_fault, query, scalar
+from tests.acceptance.conftest import FAULT, Sluice, describe, query, scalar
+from tests.fixtures.faults import kill_at_fault
 
 START, END = "2019-12-01", "2019-12-11"
 KILLED_DAY = "2019-12-05"

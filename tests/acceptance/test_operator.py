@@ -15,10 +15,10 @@ from tests.acceptance.conftest import (
     Sluice,
     describe,
     json_report,
-    kill_at_fault,
     query,
     scalar,
 )
+from tests.fixtures.faults import kill_at_fault
 
 COLUMNS = ["n bigint not null", "v text"]
 #: Wide enough that no table cell of these tests is folded.

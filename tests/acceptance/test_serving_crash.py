@@ -17,9 +17,9 @@ from tests.acceptance.conftest import (
     Sluice,
     glam_import_args,
     json_report,
-    kill_at_fault,
     scalar,
 )
+from tests.fixtures.faults import kill_at_fault
 
 pytestmark = pytest.mark.slow
 

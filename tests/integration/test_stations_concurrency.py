@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 
 from sluice.db import Database, DatabaseOptions
 from sluice.stations import apply_batch, stats
+from tests.fixtures.faults import kill_at_fault
 from tests.fixtures.fix_db import fresh_database
 
 TODAY = date(2026, 4, 1)  # a past day: rows are stamped at its midnight, in every process
@@ -168,14 +168,7 @@ def test_a_worker_killed_inside_a_batch_counts_it_once_after_restart(
     path = tmp_path / "one.json"
     path.write_text(json.dumps(plan))
     proc = spawn(database_url, path, {"SLUICE_FAULT_PAUSE": "stations"})
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 60
-    line = proc.stderr.readline()
-    while "paused at stations" not in line:
-        assert time.monotonic() < deadline and proc.poll() is None, line
-        line = proc.stderr.readline()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    kill_at_fault(proc, "stations")
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM ichnaea.station_batches").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM ichnaea.cell_lte").fetchone() == (0,)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ import redis
 
 from sluice.store import locate
 from sluice.stream import Batcher, BatchOptions, RedisBroker
+from tests.fixtures.faults import kill_at_fault
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,20 +112,15 @@ def test_a_consumer_killed_between_write_and_ack_leaves_every_message_in_exactly
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        assert proc.stderr is not None
-        deadline = time.monotonic() + 30
-        while "paused at stream-flushed" not in proc.stderr.readline():
-            assert time.monotonic() < deadline and proc.poll() is None
+    flushed: list[bytes] = []
+
+    def written_not_acknowledged() -> None:
         written = objects(tmp_path, "kill")
         assert [len(numbers(p)) for p in written] == [1_000]
-        before = written[0].read_bytes()
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        flushed.append(written[0].read_bytes())
+
+    kill_at_fault(proc, "stream-flushed", while_paused=written_not_acknowledged, timeout=30)
+    before = flushed[0]
     # Written, not acknowledged: the 1,000 messages are still pending for the consumer.
     assert len(broker.pending("kill", "sluice", "batcher", 5_000)) == 1_000
 

@@ -8,11 +8,9 @@ import asyncio
 import gzip
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ import pytest
 from sluice.store import locate
 from sluice.stream import Batcher, BatchOptions
 from sluice.stream.nats import NatsBroker
+from tests.fixtures.faults import kill_at_fault
 
 URL = "nats://127.0.0.1:4222"
 
@@ -115,18 +114,14 @@ def test_a_consumer_killed_between_write_and_ack_leaves_every_message_in_exactly
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        assert proc.stderr is not None
-        deadline = time.monotonic() + 30
-        while "paused at stream-flushed" not in proc.stderr.readline():
-            assert time.monotonic() < deadline and proc.poll() is None
-        before = objects(tmp_path, "kill")[0].read_bytes()
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+    flushed: list[bytes] = []
+    kill_at_fault(
+        proc,
+        "stream-flushed",
+        while_paused=lambda: flushed.append(objects(tmp_path, "kill")[0].read_bytes()),
+        timeout=30,
+    )
+    before = flushed[0]
 
     again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
 
