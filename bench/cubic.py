@@ -351,10 +351,7 @@ def main(argv: list[str]) -> int:
         print(f"bench cubic: {exc}", file=sys.stderr)
         return 1
     finally:
-        if args.keep:
-            db.close()
-        else:
-            db.drop()
+        db.finish(args.keep)
     return 0
 
 

@@ -299,10 +299,7 @@ def main(argv: list[str]) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     finally:
-        if not args.keep:
-            db.drop()
-        else:
-            db.close()
+        db.finish(args.keep)
     print_table(results)
     print(json.dumps({"current": [list(r) for r in results]}))
     return 0

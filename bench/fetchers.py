@@ -133,9 +133,7 @@ def _dmap(server: str, args: argparse.Namespace) -> dict[str, Any]:
         api.wait(10)
         if api.stdout is not None:
             api.stdout.close()
-        if not args.keep:
-            database.drop()
-        database.close()
+        database.finish(args.keep)
     report = json.loads(fetched.stdout) if fetched.returncode in (0, 1) and fetched.stdout else {}
     uploaded = sum(len(f["uploaded"]) for f in report.get("feeds", []))
     total = sum(f["bytes"] for f in report.get("feeds", []))

@@ -109,6 +109,14 @@ class ScratchDatabase:
         with psycopg.connect(self.server_url, autocommit=True) as admin:
             self._drop(admin)
 
+    def finish(self, keep: bool) -> None:
+        """The end of a run: the database dropped, or with `keep` (a bench's ``--keep``) only
+        closed, to be looked at."""
+        if keep:
+            self.close()
+        else:
+            self.drop()
+
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()

@@ -321,10 +321,7 @@ def main(argv: list[str]) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     finally:
-        if not args.keep:
-            db.drop()
-        else:
-            db.close()
+        db.finish(args.keep)
     print(table(["step", "observations", "seconds", "obs/s", "× floor"], rows, right=[1, 2, 3, 4]))
     if lag_rows:
         print(table(["step", "reports", "p50", "p99", "max"], lag_rows, right=[2, 3, 4]))
