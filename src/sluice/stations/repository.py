@@ -57,6 +57,7 @@ class StationStore:
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
+        self._temporaries = False
 
     def _run(self, name: str, params: Mapping[str, Any], table: str | None = None) -> list[Any]:
         query: sql.SQL | sql.Composed = sql.SQL(Q[name])
@@ -99,7 +100,7 @@ class StationStore:
         found = StationColumns.empty(len(keys))
         if not len(keys):
             return found
-        self._run("create_temporaries", {})
+        self._ensure_temporaries()
         index = np.arange(len(keys), dtype=np.int32)
         self._copy_in("copy_station_keys", binary.encode_keys(index, tags, keys))
         part = Q["read_cells_part" if kind == "cell" else "read_macs_part"]
@@ -129,7 +130,7 @@ class StationStore:
         this transaction, under their shard's lock."""
         if not len(rows):
             return
-        self._run("create_temporaries", {})
+        self._ensure_temporaries()
         self._copy_in("copy_station_rows", binary.encode(tags, keys, existing, rows))
         parts: list[sql.Composable] = []
         updated: list[sql.Composable] = []
@@ -156,6 +157,13 @@ class StationStore:
                 f"station batch: {expected} stations read in this transaction, "
                 f"{found} found again to update (written concurrently?)"
             )
+
+    def _ensure_temporaries(self) -> None:
+        """The session's temporary tables (made once per session by the statement itself),
+        asked for once per store: a store lives for one transaction of one connection."""
+        if not self._temporaries:
+            self._run("create_temporaries", {})
+            self._temporaries = True
 
     def _copy_in(self, name: str, rows: bytes) -> None:
         try:
