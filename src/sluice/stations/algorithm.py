@@ -24,6 +24,7 @@ from sluice.stations.columns import (
     NULL,
     Floats,
     Ints,
+    KindColumns,
     ObservationColumns,
     StationColumns,
     days,
@@ -84,9 +85,6 @@ class BatchTransitions:
     state: Codes
     after: StationColumns
     write: Mask
-
-    def effects(self) -> list[Effect]:
-        return [EFFECTS[c] for c in self.effect]
 
 
 @dataclass
@@ -186,10 +184,13 @@ def update_station(
     rest)."""
     if not observations:
         return Transition("none", "none" if station is None else "no_position", station)
+    columns = KindColumns()
+    for obs in observations:
+        columns.add(obs)
     out = update_stations(
         kind,
         StationColumns.of([station]),
-        ObservationColumns.of([0] * len(observations), observations),
+        columns.observations(np.zeros(len(columns), dtype=np.intp)),
         today=today,
         now=now,
     )

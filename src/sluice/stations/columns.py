@@ -10,7 +10,7 @@ column; times are microseconds and dates days since 1970-01-01 UTC; regions stay
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -32,8 +32,6 @@ FLOAT_COLUMNS = ("lat", "lon", "max_lat", "min_lat", "max_lon", "min_lon", "weig
 INT_COLUMNS = ("radius", "samples", "source", "block_count", "psc")
 TIME_COLUMNS = ("created", "modified")
 DATE_COLUMNS = ("last_seen", "block_first", "block_last")
-#: Every column but region, by its array kind.
-NUMERIC_COLUMNS = FLOAT_COLUMNS + INT_COLUMNS + TIME_COLUMNS + DATE_COLUMNS
 
 
 def micros(value: datetime) -> int:
@@ -155,21 +153,38 @@ class ObservationColumns:
     def __len__(self) -> int:
         return len(self.station)
 
-    @classmethod
-    def of(cls, stations: Sequence[int], observations: Sequence[Observation]) -> ObservationColumns:
-        return cls(
-            station=np.asarray(stations, dtype=np.intp),
-            lat=np.fromiter((o.lat for o in observations), np.float64, len(observations)),
-            lon=np.fromiter((o.lon for o in observations), np.float64, len(observations)),
-            weight=np.fromiter((o.weight for o in observations), np.float64, len(observations)),
-            source=np.fromiter(
-                (-1 if o.source is None else o.source for o in observations),
-                np.int64,
-                len(observations),
-            ),
-            psc=np.fromiter(
-                (NULL if o.psc is None else o.psc for o in observations),
-                np.int64,
-                len(observations),
-            ),
+
+@dataclass
+class KindColumns:
+    """One kind's observations (weight > 0) in the order they came, as lists: what a batch
+    gathers before its stations are numbered."""
+
+    keys: list[str] = field(default_factory=list)
+    lat: list[float] = field(default_factory=list)
+    lon: list[float] = field(default_factory=list)
+    weight: list[float] = field(default_factory=list)
+    #: ReportSource code, -1 for none.
+    source: list[int] = field(default_factory=list)
+    psc: list[int] = field(default_factory=list)
+
+    def add(self, obs: Observation) -> None:
+        self.keys.append(obs.key)
+        self.lat.append(obs.lat)
+        self.lon.append(obs.lon)
+        self.weight.append(obs.weight)
+        self.source.append(-1 if obs.source is None else obs.source)
+        self.psc.append(NULL if obs.psc is None else obs.psc)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def observations(self, station: npt.NDArray[np.intp]) -> ObservationColumns:
+        """As arrays, observation ``i`` of the station numbered ``station[i]``."""
+        return ObservationColumns(
+            station=station,
+            lat=np.array(self.lat, dtype=np.float64),
+            lon=np.array(self.lon, dtype=np.float64),
+            weight=np.array(self.weight, dtype=np.float64),
+            source=np.array(self.source, dtype=np.int64),
+            psc=np.array(self.psc, dtype=np.int64),
         )

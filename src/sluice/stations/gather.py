@@ -13,51 +13,20 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from sluice.stations import datamap
-from sluice.stations.columns import NULL, ObservationColumns
-from sluice.stations.keys import CellKey, Kind, normal_mac, shard_of
-from sluice.stations.observations import (
-    WIFI_RANGES,
-    Observation,
-    _integer,
-    _ranged_int,
-    position_of,
-    transform,
-)
+from sluice.stations.columns import NULL, KindColumns, ObservationColumns
+from sluice.stations.keys import CellKey, Kind, shard_of
+from sluice.stations.observations import network_mac, position_of, transform, wifi_signal
 from sluice.stations.weights import accuracy_weight, network_weight, speed_weight
 
 #: The fields of a wifi network the short path knows.
 _PLAIN = frozenset({"macAddress", "signalStrength"})
-
-
-@dataclass
-class KindColumns:
-    """One kind's observations (weight > 0) in the order they came, as lists."""
-
-    keys: list[str] = field(default_factory=list)
-    lat: list[float] = field(default_factory=list)
-    lon: list[float] = field(default_factory=list)
-    weight: list[float] = field(default_factory=list)
-    #: ReportSource code, -1 for none.
-    source: list[int] = field(default_factory=list)
-    psc: list[int] = field(default_factory=list)
-
-    def add(self, obs: Observation) -> None:
-        self.keys.append(obs.key)
-        self.lat.append(obs.lat)
-        self.lon.append(obs.lon)
-        self.weight.append(obs.weight)
-        self.source.append(-1 if obs.source is None else obs.source)
-        self.psc.append(NULL if obs.psc is None else obs.psc)
-
-    def __len__(self) -> int:
-        return len(self.keys)
 
 
 @dataclass
@@ -105,11 +74,11 @@ def _plain_wifi(report: Mapping[str, Any], base: Mapping[str, Any], out: Gathere
         if type(raw) is not dict or not raw.keys() <= _PLAIN:
             return None
         given = raw.get("macAddress")
-        mac = normal_mac(given) if isinstance(given, str) else None
+        mac = network_mac(given)
         if mac is None:
             dropped += 1
             continue
-        found.append((mac, _ranged_int(_integer(raw.get("signalStrength")), WIFI_RANGES["signal"])))
+        found.append((mac, wifi_signal(raw.get("signalStrength"))))
     if len({mac for mac, _ in found}) != len(found):
         return None  # a MAC given twice: `transform` resolves duplicates
     if dropped:
@@ -164,13 +133,8 @@ class KindBatch:
         tables = sorted(set(shards))
         tag_of = {t: i for i, t in enumerate(tables)}
         tags = np.fromiter((tag_of[t] for t in shards), np.int16, len(shards))
-        observations = ObservationColumns(
-            station=np.fromiter((number[k] for k in columns.keys), np.intp, len(columns)),
-            lat=np.array(columns.lat, dtype=np.float64),
-            lon=np.array(columns.lon, dtype=np.float64),
-            weight=np.array(columns.weight, dtype=np.float64),
-            source=np.array(columns.source, dtype=np.int64),
-            psc=np.array(columns.psc, dtype=np.int64),
+        observations = columns.observations(
+            np.fromiter((number[k] for k in columns.keys), np.intp, len(columns))
         )
         return cls(kind, keys, tables, tags, observations)
 

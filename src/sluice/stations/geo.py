@@ -94,10 +94,6 @@ def box_around(lat_lon_ranges: Iterable[tuple[float, float, float, float]], ref_
     return Box(lo_lat, hi_lat, _clean(wrap(ref_lon + lo)), _clean(wrap(ref_lon + hi)))
 
 
-def box_of_points(points: Sequence[tuple[float, float]], ref_lon: float) -> Box:
-    return box_around(((lat, lat, lon, lon) for lat, lon in points), ref_lon)
-
-
 def circle_radius(lat: float, lon: float, box: Box) -> int:
     """The rounded largest distance in metres from (lat, lon) to the box's corners.
 

@@ -210,12 +210,23 @@ def wifi_channel_frequency(
     return channel, frequency
 
 
+def network_mac(given: Any) -> str | None:
+    """A network's ``macAddress`` as 12 lower-case hex digits, or None when it is no usable
+    MAC (or no string)."""
+    return normal_mac(given) if isinstance(given, str) else None
+
+
+def wifi_signal(given: Any) -> int | None:
+    """A wifi network's ``signalStrength`` in dBm, or None when missing or out of range."""
+    return _ranged_int(_integer(given), WIFI_RANGES["signal"])
+
+
 def wifi_observation(
     raw: Mapping[str, Any], age: int, fields: Mapping[str, Any]
 ) -> Observation | None:
     get = raw.get
     given = get("macAddress")
-    mac = normal_mac(given) if type(given) is str or isinstance(given, str) else None
+    mac = network_mac(given)
     if mac is None:
         return None
     # Most networks give a MAC and a signal only: the absent fields skip their checks.
@@ -230,7 +241,7 @@ def wifi_observation(
         kind="wifi",
         key=mac,
         age=None if get("age") is None else _network_age(raw, age),
-        signal=_ranged_int(_integer(get("signalStrength")), WIFI_RANGES["signal"]),
+        signal=wifi_signal(get("signalStrength")),
         snr=None if snr is None else _ranged_int(_integer(snr), WIFI_RANGES["snr"]),
         channel=channel,
         frequency=frequency,
@@ -241,7 +252,7 @@ def wifi_observation(
 def blue_observation(
     raw: Mapping[str, Any], age: int, fields: Mapping[str, Any]
 ) -> Observation | None:
-    mac = normal_mac(raw["macAddress"]) if isinstance(raw.get("macAddress"), str) else None
+    mac = network_mac(raw.get("macAddress"))
     if mac is None:
         return None
     return _built(
