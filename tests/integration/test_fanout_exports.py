@@ -16,15 +16,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 import redis
 
 from sluice.api import Engine
-from sluice.errors import ConfigError
+from sluice.errors import ConfigError, TransientError
+from sluice.fanout import deliver
 from sluice.fanout.configs import ExportConfig
+from sluice.fanout.exporters import EXPORTERS, Batch, ExportContext, register
 from sluice.fanout.names import Names
 from sluice.fanout.status import metrics_text
 from sluice.fanout.worker import FanoutWorker
@@ -293,16 +295,13 @@ def test_a_batch_of_a_dead_consumer_is_taken_over_whole(
     dead.refresh(now=True)
     dead.fan_out(dead.refresh())
     with redis.Redis.from_url(options.redis_url) as client:
-        taken = dead._deliveries["geo"]._take(  # what the dead consumer read, then died
-            keys=[names.export("geo"), names.batches("geo")],
-            args=["export", dead.consumer, 5, 0, int(time.time() * 1000), 1000, 1],
-        )
-        assert len(taken[2]) == 5
+        taken = dead._deliveries["geo"]._take(True)  # what the dead consumer read, then died
+        assert taken is not None and len(taken[0].items) == 5
         assert client.xpending(names.export("geo"), "export")["pending"] == 5
     time.sleep(1.1)
     drain(engine, options)
     keys = [p["idempotency_key"] for p in target.posts()]
-    assert keys[0] == f"geo:{taken[0].decode()}"
+    assert keys[0] == f"geo:{taken[0].batch_id}"
     assert [len(p["items"]) for p in target.posts()] == [5, 3]
     assert target.delivered() == [report(n).report for n in range(8)]
     assert status_of(engine, options)["geo"]["delivered"] == 8
@@ -389,11 +388,9 @@ def test_a_batch_whose_tries_ran_out_before_a_crash_is_dead_lettered_with_its_re
     names = Names(options.redis_prefix)
     dead = FanoutWorker(api.worker_options(options), api.list_exports(engine.db).copy)
     dead.fan_out(dead.refresh(now=True))
-    taken = dead._deliveries["geo"]._take(
-        keys=[names.export("geo"), names.batches("geo")],
-        args=["export", dead.consumer, 5, 0, int(time.time() * 1000), 1000, 1],
-    )
-    first = taken[0].decode()
+    taken = dead._deliveries["geo"]._take(True)
+    assert taken is not None
+    first = taken[0].batch_id
     with redis.Redis.from_url(options.redis_url) as client:  # three tries failed, then it died
         client.hset(names.attempts("geo"), mapping={first: 3, f"{first}:reason": "answered 503"})
     time.sleep(1.1)
@@ -404,3 +401,67 @@ def test_a_batch_whose_tries_ran_out_before_a_crash_is_dead_lettered_with_its_re
     with redis.Redis.from_url(options.redis_url) as client:
         assert client.hgetall(names.attempts("geo")) == {}
         assert client.hgetall(names.batches("geo")) == {}
+
+
+class Recording:
+    """An exporter that looks ahead and records what it is told and sent, in order; it fails
+    the sends named in `FAIL` once each."""
+
+    calls: ClassVar[list[tuple[str, int]]] = []
+    fail: ClassVar[set[int]] = set()
+
+    def __init__(self, config: ExportConfig, context: ExportContext) -> None:
+        pass
+
+    @staticmethod
+    def first(batch: Batch) -> int:
+        """The batch by the number of its first report (its `report(n)` position)."""
+        return round((json.loads(batch.items[0].report)["position"]["latitude"] - 51.0) * 1000)
+
+    def ahead(self, batch: Batch) -> None:
+        self.calls.append(("ahead", self.first(batch)))
+
+    def send(self, batch: Batch) -> None:
+        self.calls.append(("send", self.first(batch)))
+        if self.first(batch) in self.fail:
+            self.fail.discard(self.first(batch))
+            raise TransientError(f"batch {self.first(batch)} failed once")
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def recording() -> Iterator[type[Recording]]:
+    register("recording", Recording)
+    Recording.calls, Recording.fail = [], set()
+    yield Recording
+    EXPORTERS.pop("recording")
+
+
+def test_an_exporter_that_looks_ahead_is_told_the_next_batch_before_the_current_is_sent(
+    engine: Engine,
+    options: IchnaeaOptions,
+    recording: type[Recording],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each batch but the last of a step is followed by the next one told ahead; a step
+    delivers at most LOOKAHEAD batches; a failed try keeps the batch told ahead for after it."""
+    monkeypatch.setattr(deliver, "LOOKAHEAD", 3)
+    recording.fail = {5}
+    api.add_export(engine.db, ExportConfig("rec", "recording", batch=5, max_attempts=3))
+    submit(options, [report(n) for n in range(25)])
+    drain(engine, options)
+    assert recording.calls == [
+        ("ahead", 5),
+        ("send", 0),
+        ("ahead", 10),
+        ("send", 5),  # failed, tried again with the next batch still held
+        ("send", 5),
+        ("send", 10),  # the third of the step: nothing told ahead
+        ("ahead", 20),
+        ("send", 15),
+        ("send", 20),
+    ]
+    status = status_of(engine, options)["rec"]
+    assert (status["delivered"], status["retried"], status["dead_lettered"]) == (25, 5, 0)

@@ -1,6 +1,7 @@
 """Station updaters as separate processes: overlapping batches from two workers at once end with
 no deadlock and exactly the rows of one sequential run in the order they committed; a worker
-SIGKILLed inside a batch leaves nothing, and the batch delivered again counts once."""
+SIGKILLed inside a batch leaves nothing, and the batch delivered again counts once. Batches
+prepared ahead write exactly what batches applied one by one write."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 
 from sluice.db import Database, DatabaseOptions
 from sluice.stations import apply_batch, stats
+from sluice.stations.ahead import apply_batches
 from tests.fixtures.faults import kill_at_fault
 from tests.fixtures.fix_db import fresh_database
 
@@ -87,8 +89,9 @@ def worker_main(url: str, path: str, go: str = "") -> None:
             deadline = time.monotonic() + 60
             while not Path(go).exists() and time.monotonic() < deadline:
                 time.sleep(0.005)
-        for batch_id, reports in plan:
-            apply_batch(database, batch_id, reports, today=TODAY)
+        # As the internal exporter does: each batch prepared while the one before is written.
+        for _ in apply_batches(database, [(b, r) for b, r in plan], today=TODAY):
+            pass
     print("done", flush=True)
 
 
@@ -189,6 +192,25 @@ def test_a_worker_killed_inside_a_batch_counts_it_once_after_restart(
         ).fetchone()
     assert first.effects.get("wifi.new_block", 0) == 0
     assert samples == (30,) and counted["wifi"] == 30
+
+
+def test_batches_prepared_ahead_write_what_batches_one_by_one_write(
+    server_url: str, template_db: str
+) -> None:
+    plan = batches(4, 6) + batches(4, 2)[:1]  # the last one again: already applied
+    with fresh_database(server_url, "sluice_ahead", template_db) as ahead:
+        with Database.open(DatabaseOptions(url=ahead), upgrade=False) as database:
+            results = list(apply_batches(database, plan, today=TODAY))
+        got = snapshot(ahead)
+    with fresh_database(server_url, "sluice_one_by_one", template_db) as one_by_one:
+        with Database.open(DatabaseOptions(url=one_by_one), upgrade=False) as database:
+            expected_results = [apply_batch(database, b, r, today=TODAY) for b, r in plan]
+        expected = snapshot(one_by_one)
+    assert [r.applied for r in results] == [True] * 6 + [False]
+    assert results == expected_results
+    assert got == expected
+    # 180 reports of the 60 stations (seeded): 57 of them seen
+    assert sum(len(got[f"wifi_shard_{d:x}"]) for d in range(16)) == 57
 
 
 @pytest.fixture(autouse=True)

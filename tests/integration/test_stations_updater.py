@@ -109,6 +109,22 @@ def test_a_batch_id_is_applied_once(database: Database, db: psycopg.Connection[A
     ).fetchall() == [("again", 1, 1)]
 
 
+def test_meanwhile_runs_once_while_the_batch_is_open(database: Database, database_url: str) -> None:
+    """The work given as `meanwhile` (the next batch's preparation) runs once per batch, before
+    the batch commits; for a batch applied before, once at the end."""
+    seen: list[tuple[Any, ...] | None] = []
+
+    def meanwhile() -> None:
+        with psycopg.connect(database_url) as other:
+            seen.append(other.execute("SELECT count(*) FROM ichnaea.station_batches").fetchone())
+
+    reports = [rep(51.5, -0.1, wifi=["00:11:22:33:44:55"])]
+    assert apply_batch(database, "m1", reports, today=TODAY, meanwhile=meanwhile).applied
+    assert seen == [(0,)]  # the batch not committed yet
+    assert not apply_batch(database, "m1", reports, today=TODAY, meanwhile=meanwhile).applied
+    assert seen == [(0,), (1,)]
+
+
 def test_counters_are_cumulative_per_day(database: Database) -> None:
     apply_batch(database, "d1", [rep(10.0, 10.0, blue=["00:11:22:33:44:55"])], today=TODAY)
     apply_batch(

@@ -15,12 +15,16 @@ from redis.commands.core import Script
 
 from sluice.errors import SluiceError, TerminalError
 from sluice.fanout.configs import ExportConfig
-from sluice.fanout.exporters import Batch, Exporter, parse_item
+from sluice.fanout.exporters import Batch, Exporter, LooksAhead, parse_item
 from sluice.fanout.names import EXPORT_GROUP, Names
 from sluice.fanout.scripts import BURY, DONE, TAKE, TOUCH
 from sluice.text import redact_secrets
 
 log = logging.getLogger(__name__)
+
+#: Batches one step delivers at most when its exporter looks ahead: a backlog is worked off
+#: in runs, while the fan-out of new entries waits no longer than a few batches.
+LOOKAHEAD = 8
 
 
 @dataclass(frozen=True)
@@ -53,15 +57,39 @@ class Delivery:
         self.retry = retry
         self.clock = clock
         self.stream = names.export(config.name)
-        self._take = client.register_script(TAKE)
+        self._take_script = client.register_script(TAKE)
+        #: The batch told ahead to the exporter, taken but not yet delivered.
+        self._held: tuple[Batch, str] | None = None
         self._touch = client.register_script(TOUCH)
         self._done = client.register_script(DONE)
         self._bury = client.register_script(BURY)
 
     def step(self, stop: threading.Event, *, force: bool = False) -> int:
-        """Deliver (or dead-letter) one batch if one is ready; the reports it held, 0 if none.
-        With `force`, whatever waits is a batch, however few and young."""
-        taken = self._take(
+        """Deliver (or dead-letter) one batch if one is ready; the reports handled, 0 if none.
+        With `force`, whatever waits is a batch, however few and young.
+
+        An exporter that looks ahead (`exporters.LooksAhead`) is told the next ready batch
+        before the current one is sent, and then gets it, up to `LOOKAHEAD` batches a step:
+        it prepares the next batch while it waits on the current one's destination."""
+        current = self._take(force)
+        handled = 0
+        for chained in range(1, LOOKAHEAD + 1):
+            if current is None:
+                break
+            batch, last = current
+            self._held = None
+            if chained < LOOKAHEAD and isinstance(self.exporter, LooksAhead) and not stop.is_set():
+                self._held = self._take(force)
+                if self._held is not None:
+                    self.exporter.ahead(self._held[0])
+            self._deliver(batch, last, stop)
+            handled += len(batch.items)
+            current = self._held
+        return handled
+
+    def _take(self, force: bool) -> tuple[Batch, str] | None:
+        """The next ready batch, now in this consumer's hands, and its last entry id."""
+        taken = self._take_script(
             keys=[self.stream, self.names.batches(self.config.name)],
             args=[
                 EXPORT_GROUP,
@@ -74,12 +102,10 @@ class Delivery:
             ],
         )
         if not taken:
-            return 0
+            return None
         first, last, entries = taken[0].decode(), taken[1].decode(), taken[2]
         items = [parse_item(_fields(raw)) for _, raw in entries if raw]
-        batch = Batch(self.config.name, first, items)
-        self._deliver(batch, last, stop)
-        return len(items)
+        return Batch(self.config.name, first, items), last
 
     def _deliver(self, batch: Batch, last: str, stop: threading.Event) -> None:
         name = self.config.name
@@ -126,10 +152,11 @@ class Delivery:
         while (left := until - time.monotonic()) > 0:
             if stop.wait(min(left, 5.0)):
                 return True
-            self._touch(
-                keys=[self.stream],
-                args=[EXPORT_GROUP, self.consumer, batch.batch_id, last],
-            )
+            for held, held_last in [(batch, last), *([self._held] if self._held else [])]:
+                self._touch(
+                    keys=[self.stream],
+                    args=[EXPORT_GROUP, self.consumer, held.batch_id, held_last],
+                )
         return False
 
     def _give_up(self, batch: Batch, last: str, attempts: int, reason: str) -> None:

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
 
@@ -55,6 +55,14 @@ class Exporter(Protocol):
     def send(self, batch: Batch) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class LooksAhead(Protocol):
+    """An exporter that is told the batch it will be sent next before the current one is
+    sent, so that it can prepare that batch while it waits on its destination."""
+
+    def ahead(self, batch: Batch) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ counters as arrays unnested into an ``INSERT … ON CONFLICT``."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -115,41 +115,46 @@ class StationStore:
             binary.decode([bytes(column) for column in row[1:]], found)
         return found
 
-    def write_columns(
+    def write_batch(
         self,
-        kind: Kind,
-        tables: Sequence[str],
-        tags: Tags,
-        keys: npt.NDArray[Any],
-        existing: npt.NDArray[np.bool_],
-        rows: StationColumns,
+        writes: Sequence[StationWrites],
+        datamap: Mapping[str, Sequence[bytes]],
+        today: date,
+        stats: Mapping[int, int],
+        meanwhile: Callable[[], None],
     ) -> None:
-        """`rows` (with their tags and keys as in `read_columns`, and whether each was read in
-        this transaction) copied (binary COPY) into the session's temporary table, then
-        written into their tables by one statement. The existing rows must have been read in
-        this transaction, under their shard's lock."""
-        if not len(rows):
-            return
-        self._ensure_temporaries()
-        self._copy_in("copy_station_rows", binary.encode(tags, keys, existing, rows))
-        parts: list[sql.Composable] = []
-        updated: list[sql.Composable] = []
-        suffix = "cells_part" if kind == "cell" else "macs_part"
-        for tag in sorted(set(tags.tolist())):
-            for verb in ("update", "insert"):
-                parts.append(
-                    sql.SQL(Q[f"{verb}_{suffix}"]).format(
-                        name=sql.Identifier(f"{verb[0]}{tag}"),
-                        table=sql.Identifier(tables[tag]),
-                        tag=sql.Literal(tag),
-                    )
-                )
-            updated.append(sql.SQL(Q["updated_part"]).format(name=sql.Identifier(f"u{tag}")))
-        query = sql.SQL(Q["write_many"]).format(
-            parts=sql.SQL(",\n").join(parts), updated=sql.SQL("\nUNION ALL\n").join(updated)
-        )
-        found = self._execute(query, {}, "write stations")[0][0]
-        expected = int(existing.sum())
+        """A batch's writes in two round trips: every kind's rows copied (binary COPY) into
+        the session's temporary table; then, in one pipeline, the statement that writes them
+        into their tables, the datamap cells touched `today` and the counters added. The
+        server works on the pipeline while `meanwhile` runs. The existing rows must have been
+        read in this transaction, under their shard's lock."""
+        parts, rows, offset = [], [], 0
+        for w in writes:
+            if len(w.rows):
+                parts += _write_parts(w, offset)
+                rows.append(binary.encode(w.tags + offset, w.keys, w.existing, w.rows))
+            offset += len(w.tables)
+        if rows:
+            self._ensure_temporaries()
+            self._copy_in("copy_station_rows", b"".join(rows))
+        try:
+            with self.conn.pipeline():
+                written = self.conn.execute(_write_query(parts), binary=True) if parts else None
+                for table, grids in sorted(datamap.items()):
+                    query = sql.SQL(Q["touch_datamap"]).format(table=sql.Identifier(table))
+                    params = {"grid": sorted(set(grids)), "today": today}
+                    self.conn.execute(query, params, binary=True)
+                ordered = sorted((k, v) for k, v in stats.items() if v)
+                if ordered:
+                    params = {"today": today, "key": [k for k, _ in ordered]}
+                    params["value"] = [v for _, v in ordered]
+                    self.conn.execute(sql.SQL(Q["add_stats"]), params, binary=True)
+                meanwhile()
+                row = written.fetchone() if written is not None else None
+        except psycopg.Error as exc:
+            raise classify(exc, "station writes") from exc
+        found = int(row[0]) if row is not None else 0
+        expected = sum(int(w.existing.sum()) for w in writes)
         if found != expected:
             # Only a writer outside the shard locks can get here: retry the batch from a
             # fresh read rather than lose a row.
@@ -223,22 +228,8 @@ class StationStore:
         if gone:
             self._run("delete_areas", {"areaid": gone})
 
-    def touch_datamap(self, table: str, grids: Sequence[bytes], today: date) -> None:
-        if grids:
-            self._run("touch_datamap", {"grid": sorted(set(grids)), "today": today}, table)
-
     def cleanup_datamap(self, table: str, before: date) -> None:
         self._run("cleanup_datamap", {"before": before}, table)
-
-    def add_stats(self, today: date, counts: Mapping[int, int]) -> None:
-        ordered = sorted((k, v) for k, v in counts.items() if v)
-        if ordered:
-            params = {
-                "today": today,
-                "key": [k for k, _ in ordered],
-                "value": [v for _, v in ordered],
-            }
-            self._run("add_stats", params)
 
     def stats(self) -> list[tuple[int, date, int]]:
         return [(int(k), t, int(v)) for k, t, v in self._run("stats", {})]
@@ -339,3 +330,41 @@ def transaction(db_or_tx: Database | psycopg.Connection[Any]) -> Iterator[Statio
                 yield StationStore(db_or_tx)
     except psycopg.Error as exc:  # at commit: the statements classify their own
         raise classify(exc, "station batch commit") from exc
+
+
+@dataclass(frozen=True)
+class StationWrites:
+    """One kind's rows to write: row ``i`` has key ``keys[i]`` (a ``V6`` or ``V11`` record),
+    lives in ``tables[tags[i]]``, and was read in this transaction when ``existing[i]``."""
+
+    kind: Kind
+    tables: Sequence[str]
+    tags: Tags
+    keys: npt.NDArray[Any]
+    existing: npt.NDArray[np.bool_]
+    rows: StationColumns
+
+
+def _write_parts(writes: StationWrites, offset: int) -> list[tuple[str, int, str]]:
+    """(part suffix, tag in the batch's temporary rows, table) of each shard written."""
+    suffix = "cells_part" if writes.kind == "cell" else "macs_part"
+    return [(suffix, offset + tag, writes.tables[tag]) for tag in sorted(set(writes.tags.tolist()))]
+
+
+def _write_query(parts: Sequence[tuple[str, int, str]]) -> sql.Composed:
+    """`write_many` over the shards of `parts`: an update and an insert each."""
+    ctes: list[sql.Composable] = []
+    updated: list[sql.Composable] = []
+    for suffix, tag, table in parts:
+        for verb in ("update", "insert"):
+            ctes.append(
+                sql.SQL(Q[f"{verb}_{suffix}"]).format(
+                    name=sql.Identifier(f"{verb[0]}{tag}"),
+                    table=sql.Identifier(table),
+                    tag=sql.Literal(tag),
+                )
+            )
+        updated.append(sql.SQL(Q["updated_part"]).format(name=sql.Identifier(f"u{tag}")))
+    return sql.SQL(Q["write_many"]).format(
+        parts=sql.SQL(",\n").join(ctes), updated=sql.SQL("\nUNION ALL\n").join(updated)
+    )

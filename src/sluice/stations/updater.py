@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import weakref
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -27,13 +27,20 @@ import numpy.typing as npt
 from sluice import faults
 from sluice.db import Database
 from sluice.errors import TransientError
-from sluice.stations.algorithm import CONFIRM, NEW, NEW_BLOCK, NONE, update_stations
+from sluice.stations.algorithm import (
+    CONFIRM,
+    NEW,
+    NEW_BLOCK,
+    NONE,
+    BatchTransitions,
+    update_stations,
+)
 from sluice.stations.areas import area_of
 from sluice.stations.cache import Staged, StationCache
 from sluice.stations.columns import StationColumns
-from sluice.stations.gather import KindBatch, gather
+from sluice.stations.gather import Gathered, KindBatch, gather
 from sluice.stations.keys import CellKey, Kind
-from sluice.stations.repository import StationStore, transaction
+from sluice.stations.repository import StationStore, StationWrites, transaction
 from sluice.stations.rows import EFFECTS
 from sluice.stations.simulate import now_for
 
@@ -60,56 +67,70 @@ class BatchResult:
     datamap_cells: int = 0
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch's reports as the updater applies them: what `prepare_batch` makes of them
+    without the database, so that it can run while another batch is being written."""
+
+    reports: int
+    gathered: Gathered
+    #: Per kind, its stations numbered and its observations.
+    kinds: list[KindBatch]
+    #: The shard tables and datamap tables the batch writes.
+    tables: list[str]
+
+
+def prepare_batch(
+    reports: Sequence[Mapping[str, Any]], *, map_content: bool = True
+) -> PreparedBatch:
+    """Step 1 of `apply_batch`: observations as columns, stations numbered."""
+    gathered = gather(reports, map_content=map_content)
+    kinds = [KindBatch.of(k, columns) for k, columns in sorted(gathered.kinds.items())]
+    tables = [t for b in kinds for t in b.tables] + list(gathered.grids)
+    return PreparedBatch(len(reports), gathered, kinds, tables)
+
+
 def apply_batch(
     db_or_tx: Any,
     batch_id: str,
-    reports: Sequence[Mapping[str, Any]],
+    reports: Sequence[Mapping[str, Any]] | PreparedBatch,
     *,
     today: date,
     map_content: bool = True,
     now: datetime | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> BatchResult:
-    """Apply `reports` (v2 geosubmit dicts) to the station tables once per `batch_id`.
+    """Apply `reports` (v2 geosubmit dicts, or what `prepare_batch` made of them) to the
+    station tables once per `batch_id`.
 
     `db_or_tx` is a `sluice.db.Database` (a pooled connection is used) or an open connection
     (the batch runs in a savepoint of its transaction, or its own). `map_content` says whether
-    the datamap is kept. Rows are stamped with `now` (default: now, or the start of `today`
-    when that is not today)."""
-    prepared = gather(reports, map_content=map_content)
+    the datamap is kept (for reports not yet prepared). Rows are stamped with `now` (default:
+    now, or the start of `today` when that is not today). `meanwhile` is run once, while the
+    server writes the stations (or at the end, when there is nothing to write): the next
+    batch's preparation (`sluice.stations.ahead`)."""
+    if not isinstance(reports, PreparedBatch):
+        reports = prepare_batch(reports, map_content=map_content)
+    prepared = reports.gathered
     now = now or now_for(today)
     result = BatchResult(
         batch_id,
         applied=False,
-        reports=len(reports),
+        reports=reports.reports,
         reports_dropped=prepared.reports_dropped,
         observations=prepared.observations,
         dropped=dict(prepared.dropped),
     )
-    batches = [KindBatch.of(k, columns) for k, columns in sorted(prepared.kinds.items())]
-    tables = [t for b in batches for t in b.tables] + list(prepared.grids)
     cache = _cache_of(db_or_tx)
     touched: list[bytes] = []
     try:
         with transaction(db_or_tx) as store:
-            store.lock(batch_id, tables)
-            if not store.record_batch(batch_id, len(reports), prepared.observations):
-                return result
-            result.applied = True
-            stats: Counter[int] = Counter()
-            effects: Counter[str] = Counter()
-            for batch in batches:
-                changed = _update_kind(store, cache, batch, today, now, stats, effects)
-                for table, keys in sorted(changed.items()):
-                    result.areas_changed += _recompute_areas(store, table, keys, now)
-            for table, grids in sorted(prepared.grids.items()):
-                fresh = cache.unmarked(today, grids) if cache is not None else grids
-                if fresh:
-                    store.touch_datamap(table, fresh, today)
-                    touched.extend(fresh)
-                result.datamap_cells += len(set(grids))
-            store.add_stats(today, stats)
-            result.effects = dict(sorted(effects.items()))
-            faults.pause("stations")  # crash tests: everything written, nothing committed
+            store.lock(batch_id, reports.tables)
+            if store.record_batch(batch_id, reports.reports, prepared.observations):
+                result.applied = True
+                touched = _write_batch(store, cache, reports, today, now, result, meanwhile)
+                meanwhile = None
+                faults.pause("stations")  # crash tests: everything written, nothing committed
     except TransientError:
         # A row the cache held may be what went wrong (a writer it could not see): the
         # retry reads everything from the tables.
@@ -118,7 +139,91 @@ def apply_batch(
         raise
     if cache is not None and touched:
         cache.marked(today, touched)
+    if meanwhile is not None:  # the batch was applied before
+        meanwhile()
     return result
+
+
+def _write_batch(
+    store: StationStore,
+    cache: StationCache | None,
+    batch: PreparedBatch,
+    today: date,
+    now: datetime,
+    result: BatchResult,
+    meanwhile: Callable[[], None] | None,
+) -> list[bytes]:
+    """Every kind's stations, the datamap, the counters and the cell areas written (each
+    kind's rows kept in the cache, and `meanwhile` run, while the server writes); the datamap
+    cells marked."""
+    stats: Counter[int] = Counter()
+    effects: Counter[str] = Counter()
+    updates = [_update_kind(store, cache, kind, today, now) for kind in batch.kinds]
+    for u in updates:
+        _count(u.batch.kind, u.out.effect, len(u.batch.observations), stats, effects)
+    datamap: dict[str, list[bytes]] = {}
+    for table, grids in sorted(batch.gathered.grids.items()):
+        fresh = cache.unmarked(today, grids) if cache is not None else grids
+        if fresh:
+            datamap[table] = fresh
+        result.datamap_cells += len(set(grids))
+
+    def while_written() -> None:
+        if cache is not None:
+            # Kept before the commit, under the shard locks, so the next batch of these
+            # shards finds them whichever thread runs it. Should the commit not happen, the
+            # tables keep a version other than this transaction's id, which the cache then
+            # no longer trusts.
+            for u in updates:
+                cache.store(u.staged())
+        if meanwhile is not None:
+            meanwhile()
+
+    store.write_batch([u.writes() for u in updates], datamap, today, stats, while_written)
+    for u in updates:
+        for table, keys in sorted(u.moved_cells().items()):
+            result.areas_changed += _recompute_areas(store, table, keys, now)
+    result.effects = dict(sorted(effects.items()))
+    return [grid for grids in datamap.values() for grid in grids]
+
+
+@dataclass
+class _KindUpdate:
+    """What the algorithm made of one kind's stations."""
+
+    batch: KindBatch
+    keys: npt.NDArray[Any]
+    before: StationColumns
+    out: BatchTransitions
+    txid: int
+
+    def writes(self) -> StationWrites:
+        write = np.flatnonzero(self.out.write)
+        return StationWrites(
+            self.batch.kind,
+            self.batch.tables,
+            self.batch.tags[write],
+            self.keys[write],
+            self.before.exists[write],
+            self.out.after.take(write),
+        )
+
+    def staged(self) -> Staged:
+        b = self.batch
+        written = np.unique(b.tags[self.out.write]).tolist()
+        tables = frozenset(b.tables[t] for t in written)
+        return Staged(b.kind, b.keys, b.tables, b.tags, self.out.after, tables, self.txid)
+
+    def moved_cells(self) -> dict[str, list[str]]:
+        """The keys of the cells whose change was not a confirm, per table: their areas."""
+        changed: dict[str, list[str]] = {}
+        if self.batch.kind == "cell":
+            effect = self.out.effect
+            for i in np.flatnonzero((effect != CONFIRM) & (effect != NONE)).tolist():
+                changed.setdefault(self.batch.tables[self.batch.tags[i]], []).append(
+                    self.batch.keys[i]
+                )
+        return changed
 
 
 #: Each `Database`'s station cache (`sluice.stations.cache`), for as long as it lives.
@@ -137,16 +242,9 @@ def _cache_of(db_or_tx: Any) -> StationCache | None:
 
 
 def _update_kind(
-    store: StationStore,
-    cache: StationCache | None,
-    batch: KindBatch,
-    today: date,
-    now: datetime,
-    stats: Counter[int],
-    effects: Counter[str],
-) -> dict[str, list[str]]:
-    """The algorithm over a kind's stations and their rows written (and kept in the cache);
-    the keys of the non-confirm cell changes per table."""
+    store: StationStore, cache: StationCache | None, batch: KindBatch, today: date, now: datetime
+) -> _KindUpdate:
+    """The algorithm over a kind's stations, their rows read from the cache or the tables."""
     kind, keys = batch.kind, batch.key_records()
     versions, txid = store.station_versions(batch.tables)
     if cache is not None:
@@ -157,28 +255,7 @@ def _update_kind(
     if len(miss):
         before.put(miss, store.read_columns(kind, batch.tables, batch.tags[miss], keys[miss]))
     out = update_stations(kind, before, batch.observations, today=today, now=now)
-    write = np.flatnonzero(out.write)
-    store.write_columns(
-        kind,
-        batch.tables,
-        batch.tags[write],
-        keys[write],
-        before.exists[write],
-        out.after.take(write),
-    )
-    if cache is not None:
-        # Kept before the commit, under the shard locks, so the next batch of these shards
-        # finds them whichever thread runs it. Should the commit not happen, the tables keep
-        # a version other than this transaction's id, which the cache then no longer trusts.
-        written = frozenset(batch.tables[t] for t in np.unique(batch.tags[write]).tolist())
-        cache.store(Staged(kind, batch.keys, batch.tables, batch.tags, out.after, written, txid))
-    _count(kind, out.effect, len(batch.observations), stats, effects)
-    changed: dict[str, list[str]] = {}
-    if kind == "cell":
-        moved = np.flatnonzero((out.effect != CONFIRM) & (out.effect != NONE))
-        for i in moved.tolist():
-            changed.setdefault(batch.tables[batch.tags[i]], []).append(batch.keys[i])
-    return changed
+    return _KindUpdate(batch, keys, before, out, txid)
 
 
 def _count(
