@@ -59,7 +59,9 @@ def station_macs(n: int) -> list[str]:
 
 
 def place(i: int) -> tuple[float, float]:
-    return 40.0 + (i % 1000) * 0.01, -3.0 + (i // 1000) * 0.01
+    """Station `i`'s place: on land (reports at sea are dropped), a strip from Serbia through
+    Hungary and Slovakia to Poland, across four borders."""
+    return 44.0 + (i % 1000) * 0.01, 20.0 + (i // 1000) * 0.01
 
 
 def reports(

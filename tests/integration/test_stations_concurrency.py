@@ -21,6 +21,7 @@ import pytest
 from sluice.db import Database, DatabaseOptions
 from sluice.stations import apply_batch, stats
 from sluice.stations.ahead import apply_batches
+from sluice.stations.regions import region_of
 from tests.fixtures.faults import kill_at_fault
 from tests.fixtures.fix_db import fresh_database
 
@@ -48,7 +49,7 @@ def batches(
         for _ in range(30):
             s = rng.randrange(stations)
             far = rng.random() < far_rate
-            lat = 40.0 + s * 0.01 + rng.uniform(-0.0003, 0.0003) + (0.5 if far else 0.0)
+            lat = 47.0 + s * 0.01 + rng.uniform(-0.0003, 0.0003) + (0.5 if far else 0.0)
             lon = 5.0 + s * 0.01 + rng.uniform(-0.0003, 0.0003)
             mac = f"0a{s % 16:x}0{s:08x}"[:12]
             reports.append(
@@ -84,6 +85,7 @@ def worker_main(url: str, path: str, go: str = "") -> None:
     `go` exists, when one is named: workers started one after the other then begin at once)."""
     with Database.open(DatabaseOptions(url=url, pool_size=2), upgrade=False) as database:
         plan = json.loads(Path(path).read_text())
+        region_of(44.0, 5.0)  # the region data loaded (a second or two) before the start
         if go:
             print("ready", flush=True)
             deadline = time.monotonic() + 60

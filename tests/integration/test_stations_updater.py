@@ -125,6 +125,21 @@ def test_meanwhile_runs_once_while_the_batch_is_open(database: Database, databas
     assert seen == [(0,), (1,)]
 
 
+def test_a_report_at_sea_is_dropped_whole(database: Database, db: psycopg.Connection[Any]) -> None:
+    """A position in no region, buffered (§8), drops its report: no observation, no station,
+    no datamap cell; a report just off a coast (within the buffer) is kept."""
+    reports = [
+        rep(45.0, -30.0, wifi=["00:11:22:33:44:55"], cells=[("lte", 262, 1, 4, 100)]),
+        rep(50.8, 1.52, wifi=["00:11:22:33:44:66"]),  # 6 km off Wimereux: in the buffer
+    ]
+    result = apply_batch(database, "sea", reports, today=TODAY, now=NOW)
+    assert (result.reports, result.reports_dropped, result.observations) == (2, 1, 1)
+    assert result.effects == {"wifi.new": 1} and result.datamap_cells == 1
+    assert count(db, "cell_lte") == 0 and count(db, "wifi_shard_2") == 1
+    station = show_station(database, "wifi", "001122334466")
+    assert station is not None and station.region == "FR"
+
+
 def test_counters_are_cumulative_per_day(database: Database) -> None:
     apply_batch(database, "d1", [rep(10.0, 10.0, blue=["00:11:22:33:44:55"])], today=TODAY)
     apply_batch(
@@ -192,16 +207,16 @@ def test_the_datamap_flag_and_daily_touches(
     apply_batch(
         database,
         "m0",
-        [rep(40.0, 10.0, wifi=["00:11:22:33:44:55"])],
+        [rep(47.0, 10.0, wifi=["00:11:22:33:44:55"])],
         today=TODAY,
         map_content=False,
     )
     assert count(db, "datamap_ne") == 0
-    apply_batch(database, "m1", [rep(40.0, 10.0, wifi=["00:11:22:33:44:55"])], today=TODAY)
+    apply_batch(database, "m1", [rep(47.0, 10.0, wifi=["00:11:22:33:44:55"])], today=TODAY)
     apply_batch(
         database,
         "m2",
-        [rep(40.0, 10.0, wifi=["00:11:22:33:44:55"]), rep(-40.0, 10.0, wifi=["00:11:22:33:44:66"])],
+        [rep(47.0, 10.0, wifi=["00:11:22:33:44:55"]), rep(-30.0, 25.0, wifi=["00:11:22:33:44:66"])],
         today=TODAY + timedelta(days=400),
     )
     rows = db.execute("SELECT created, modified FROM ichnaea.datamap_ne").fetchall()

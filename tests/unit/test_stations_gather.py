@@ -1,5 +1,6 @@
 """The short path of plain wifi reports gives exactly what `transform` gives: the same
-observation columns, datamap cells and counts, over reports of every shape."""
+observation columns, datamap cells and counts, over reports of every shape; a report whose
+position lies in no region (at sea) is dropped whole, whichever path it would take."""
 
 from __future__ import annotations
 
@@ -13,13 +14,18 @@ from hypothesis import strategies as st
 from sluice.stations import datamap
 from sluice.stations.gather import Gathered, KindColumns, gather
 from sluice.stations.keys import Kind
-from sluice.stations.observations import transform
+from sluice.stations.observations import position_of, transform
+from sluice.stations.regions import region_of
 
 
 def reference(reports: Sequence[Mapping[str, Any]]) -> Gathered:
     """`gather` as it was: every report through `transform`."""
     out = Gathered({}, {}, Counter(), 0, 0)
     for report in reports:
+        base = position_of(report)
+        if base is not None and region_of(base["lat"], base["lon"]) is None:
+            out.reports_dropped += 1  # at sea: in no region
+            continue
         transformed = transform(report)
         out.dropped.update(transformed.dropped)
         if not transformed.observations:
@@ -58,8 +64,15 @@ OTHER = st.fixed_dictionaries(
     },
 )
 WIFI = st.lists(st.one_of(PLAIN, PLAIN, OTHER, st.just("not a network")), max_size=6)
-POSITION = st.fixed_dictionaries(
-    {"latitude": st.floats(-91, 91), "longitude": st.floats(-181, 181)},
+#: Anywhere (mostly at sea, or off range), or on land in a few cities.
+PLACE = st.one_of(
+    st.fixed_dictionaries({"latitude": st.floats(-91, 91), "longitude": st.floats(-181, 181)}),
+    st.sampled_from([(51.5, -0.1), (48.85, 2.35), (40.7, -74.0), (-33.9, 151.2)]).map(
+        lambda p: {"latitude": p[0], "longitude": p[1]}
+    ),
+)
+POSITION_FIELDS = st.fixed_dictionaries(
+    {},
     optional={
         "accuracy": st.one_of(st.none(), st.floats(0, 2000)),
         "speed": st.one_of(st.none(), st.floats(0, 400)),
@@ -67,6 +80,7 @@ POSITION = st.fixed_dictionaries(
         "age": st.integers(0, 10000),
     },
 )
+POSITION = st.builds(lambda place, fields: {**place, **fields}, PLACE, POSITION_FIELDS)
 #: Reports the short path takes (and some it must refuse: a MAC given twice).
 PLAIN_REPORT = st.fixed_dictionaries(
     {"position": POSITION, "wifiAccessPoints": st.lists(PLAIN, min_size=1, max_size=6)},

@@ -23,6 +23,7 @@ from sluice.stations import datamap
 from sluice.stations.columns import NULL, KindColumns, ObservationColumns
 from sluice.stations.keys import CellKey, Kind, shard_of
 from sluice.stations.observations import network_mac, position_of, transform, wifi_signal
+from sluice.stations.regions import regions_of
 from sluice.stations.weights import accuracy_weight, network_weight, speed_weight
 
 #: The fields of a wifi network the short path knows.
@@ -40,8 +41,7 @@ class Gathered:
 
 def gather(reports: Sequence[Mapping[str, Any]], *, map_content: bool = True) -> Gathered:
     out = Gathered({}, {}, Counter(), 0, 0)
-    for report in reports:
-        base = position_of(report)
+    for report, base in zip(reports, _positions(reports), strict=True):
         if base is None:
             out.reports_dropped += 1
             continue
@@ -57,6 +57,22 @@ def gather(reports: Sequence[Mapping[str, Any]], *, map_content: bool = True) ->
             )
     out.observations = sum(len(c) for c in out.kinds.values())
     return out
+
+
+def _positions(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any] | None]:
+    """Each report's position (`observations.position_of`), None when it has none in range or
+    it lies in no region, buffered (§8: ``GEOCODER.any_region``): at sea. The regions are
+    looked up for the whole batch at once, which costs a tenth of a microsecond a report
+    where one look-up at a time costs some fifteen."""
+    bases = [position_of(report) for report in reports]
+    placed = [(i, base) for i, base in enumerate(bases) if base is not None]
+    if placed:
+        lat = np.fromiter((base["lat"] for _, base in placed), np.float64, len(placed))
+        lon = np.fromiter((base["lon"] for _, base in placed), np.float64, len(placed))
+        for (i, _), region in zip(placed, regions_of(lat, lon), strict=True):
+            if region is None:
+                bases[i] = None
+    return bases
 
 
 def _plain_wifi(report: Mapping[str, Any], base: Mapping[str, Any], out: Gathered) -> bool | None:
