@@ -1,5 +1,6 @@
 """Station rows in PostgreSQL's binary forms, built and read by numpy in one go: rows to write
-as binary COPY, rows read as one binary array per column.
+as one binary array per column (query parameters), rows read as one binary array per column,
+keys to read as binary COPY.
 
 Every field has a fixed width, so a row (or an array element) is a numpy record: NULLs
 travel as sentinels the SQL turns back (NaN for floats, -1 for the counters, which are never
@@ -9,6 +10,8 @@ dates days since 2000-01-01 on the wire; `sluice.stations.columns` counts from 1
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -60,11 +63,6 @@ def _dtype(head: tuple[tuple[str, str], ...]) -> np.dtype[Any]:
     return np.dtype(fields)
 
 
-def write_dtype(key_bytes: int) -> np.dtype[Any]:
-    """A row of ``station_rows``: shard tag, whether the row exists, key, then the body."""
-    return _dtype((("tag", ">i2"), ("existing", "?"), ("key", f"V{key_bytes}")))
-
-
 def decode(columns: list[bytes], into: StationColumns) -> None:
     """Set the rows of `into` that `read_stations` found: its columns (the batch index, then
     the body) as ``array_send`` values of one dimension without NULLs."""
@@ -90,34 +88,80 @@ def decode(columns: list[bytes], into: StationColumns) -> None:
     into.region[at] = [r.decode().strip() or None for r in values(body["region"], "S2")]
 
 
-def encode(
-    tag: npt.NDArray[np.int16],
-    keys: npt.NDArray[Any],
-    existing: npt.NDArray[np.bool_],
-    rows: StationColumns,
-) -> bytes:
-    """`rows` (with their shard tag, key — ``V6`` or ``V11`` records — and whether the row
-    exists) as binary COPY rows of ``station_rows``, without header or trailer."""
-    dtype = write_dtype(keys.dtype.itemsize)
-    out = np.zeros(len(rows), dtype=dtype)
-    out["count"] = len(dtype.names or ()) // 2
-    for name in dtype.names or ():
-        if name.endswith("_len"):
-            out[name] = dtype[name.removesuffix("_len")].itemsize
-    out["tag"], out["existing"], out["key"] = tag, existing, keys
-    for name, _ in BODY[:7]:
-        out[name] = getattr(rows, name)
+@dataclass(frozen=True)
+class PgArray:
+    """A one-dimensional array in PostgreSQL's binary form, to send as a query parameter as
+    it is (the repository's dumper gives it `oid`, the array type)."""
+
+    data: bytes
+    oid: int
+
+
+#: PostgreSQL's element type and array type of each column of `BODY`, and of keys.
+_TYPES: dict[str, tuple[int, int]] = {
+    **dict.fromkeys(
+        ("lat", "lon", "max_lat", "min_lat", "max_lon", "min_lon", "weight"), (701, 1022)
+    ),
+    "radius": (23, 1007),
+    "samples": (20, 1016),
+    "source": (21, 1005),
+    "block_count": (23, 1007),
+    "psc": (21, 1005),
+    "created": (1184, 1185),
+    "modified": (1184, 1185),
+    "last_seen": (1082, 1182),
+    "block_first": (1082, 1182),
+    "block_last": (1082, 1182),
+    "region": (1042, 1014),
+    "key": (17, 1001),
+}
+
+
+#: The columns `encode` gives, in its order.
+COLUMNS = ("key", *(name for name, _ in BODY))
+
+
+class Elements:
+    """Rows as the elements of one binary array per column (`COLUMNS`), built once, to send
+    in slices: `arrays(start, stop)` gives the arrays of rows ``start:stop``."""
+
+    def __init__(self, keys: npt.NDArray[Any], rows: StationColumns) -> None:
+        self._columns = {name: _elements(values) for name, values in _values(keys, rows)}
+
+    def arrays(self, start: int, stop: int) -> dict[str, PgArray]:
+        out = {}
+        for name, elements in self._columns.items():
+            element, oid = _TYPES[name]
+            n = stop - start
+            head = (1, 0, element, n, 1) if n else (0, 0, element)
+            data = np.array(head, dtype=">i4").tobytes() + elements[start:stop].tobytes()
+            out[name] = PgArray(data, oid)
+        return out
+
+
+def _elements(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    out = np.empty(len(values), dtype=[("len", ">i4"), ("value", values.dtype.newbyteorder(">"))])
+    out["len"] = values.dtype.itemsize
+    out["value"] = values
+    return out
+
+
+def _values(keys: npt.NDArray[Any], rows: StationColumns) -> Iterator[tuple[str, npt.NDArray[Any]]]:
+    """Each column's values, NULLs as the sentinels the SQL turns back, in `COLUMNS` order."""
+    yield "key", keys
+    for name, kind in BODY[:7]:
+        yield name, getattr(rows, name).astype(kind)
     for name in _COUNTERS:
         value = getattr(rows, name)
-        out[name] = np.where(value == NULL, -1, value)
+        yield name, np.where(value == NULL, -1, value).astype(dict(BODY)[name])
     for name in _TIMES:
         value = getattr(rows, name)
-        out[name] = np.where(value == NULL, NULL, value - PG_EPOCH_US)
+        yield name, np.where(value == NULL, NULL, value - PG_EPOCH_US).astype(">i8")
     for name in _DATES:
         value = getattr(rows, name)
-        out[name] = np.where(value == NULL, _INT32_MIN, value - PG_EPOCH_DAYS)
-    out["region"] = [(r or "").ljust(2)[:2].encode() for r in rows.region]
-    return out.tobytes()
+        yield name, np.where(value == NULL, _INT32_MIN, value - PG_EPOCH_DAYS).astype(">i4")
+    # Region codes have two letters; none is two spaces (a NUL would not be text).
+    yield "region", np.array([r or "  " for r in rows.region], dtype="S2")
 
 
 def encode_keys(

@@ -92,52 +92,17 @@ ORDER BY name
 FOR UPDATE
 
 -- name: create_temporaries
--- The session's temporary tables of a batch, made once per session: the keys it reads (with
--- each one's index in the batch and its shard's tag) and the rows it writes (`station_rows`:
--- the sentinels of `read_stations`; `existing` says the row was read in this transaction),
--- and the view `station_writes` of those rows with NULLs back and a cell key's parts
--- (``!bHHHI``). Emptied at commit: temporary tables are never vacuumed, so rows only deleted
--- would pile up dead.
+-- The session's temporary table of the keys a batch reads (with each one's index in the batch
+-- and its shard's tag), made once per session. Emptied at commit: temporary tables are never
+-- vacuumed, so rows only deleted would pile up dead.
 DO $$
 BEGIN
-    IF to_regclass('pg_temp.station_writes') IS NULL THEN
+    IF to_regclass('pg_temp.station_keys') IS NULL THEN
         CREATE TEMPORARY TABLE station_keys (
             i integer NOT NULL, tag smallint NOT NULL, key bytea NOT NULL)
         ON COMMIT DELETE ROWS;
         -- Each shard's part reads its own rows by index, not every row of the batch.
         CREATE INDEX ON station_keys (tag);
-        CREATE TEMPORARY TABLE station_rows (
-            tag smallint NOT NULL, existing boolean NOT NULL, key bytea NOT NULL, lat float8,
-            lon float8, max_lat float8, min_lat float8, max_lon float8, min_lon float8,
-            weight float8, radius integer, samples bigint, source smallint,
-            block_count integer, psc smallint, created timestamptz, modified timestamptz,
-            last_seen date, block_first date, block_last date, region char(2))
-        ON COMMIT DELETE ROWS;
-        CREATE INDEX ON station_rows (tag);
-        CREATE TEMPORARY VIEW station_writes AS
-        SELECT tag, existing, key, NULLIF(lat, 'NaN') AS lat, NULLIF(lon, 'NaN') AS lon,
-               NULLIF(max_lat, 'NaN') AS max_lat, NULLIF(min_lat, 'NaN') AS min_lat,
-               NULLIF(max_lon, 'NaN') AS max_lon, NULLIF(min_lon, 'NaN') AS min_lon,
-               NULLIF(weight, 'NaN') AS weight, NULLIF(radius, -1) AS radius,
-               NULLIF(samples, -1) AS samples, NULLIF(source, -1) AS source,
-               NULLIF(block_count, -1) AS block_count, NULLIF(psc, -1) AS psc,
-               NULLIF(created, '-infinity') AS created,
-               NULLIF(modified, '-infinity') AS modified,
-               NULLIF(last_seen, '-infinity') AS last_seen,
-               NULLIF(block_first, '-infinity') AS block_first,
-               NULLIF(block_last, '-infinity') AS block_last, NULLIF(region, '') AS region,
-               CASE WHEN length(key) = 11 THEN get_byte(key, 0) END AS radio,
-               CASE WHEN length(key) = 11 THEN get_byte(key, 1) * 256 + get_byte(key, 2)
-               END AS mcc,
-               CASE WHEN length(key) = 11 THEN get_byte(key, 3) * 256 + get_byte(key, 4)
-               END AS mnc,
-               CASE WHEN length(key) = 11 THEN get_byte(key, 5) * 256 + get_byte(key, 6)
-               END AS lac,
-               CASE WHEN length(key) = 11
-                    THEN ((get_byte(key, 7) * 256 + get_byte(key, 8)) * 256
-                          + get_byte(key, 9))::bigint * 256 + get_byte(key, 10)
-               END AS cid
-        FROM pg_temp.station_rows;
     END IF;
 END
 $$
@@ -191,21 +156,39 @@ FROM ichnaea.{table} AS t
 JOIN pg_temp.station_keys AS k ON k.key = t.cellid AND k.tag = {tag}
 WHERE t.cellid = ANY(ARRAY(SELECT key FROM pg_temp.station_keys WHERE tag = {tag}))
 
--- name: copy_station_rows
-COPY pg_temp.station_rows FROM STDIN (FORMAT BINARY)
-
 -- name: write_many
 -- Every shard's writes as data-modifying CTEs of one statement: an UPDATE of the rows that
 -- exist (read under the shard's lock in this transaction: a plain update, without the
 -- speculative insertion and row lock of ON CONFLICT) and an INSERT of the new ones (ON
--- CONFLICT kept as a safety net); the copied rows are emptied (every part reads the
--- statement's snapshot, taken before the delete). The count of updated rows comes back, for
--- the caller to check.
-WITH {parts}, emptied AS (DELETE FROM pg_temp.station_rows)
+-- CONFLICT kept as a safety net). The count of updated rows comes back, for the caller to
+-- check.
+WITH {parts}
 SELECT count(*) FROM ({updated}) AS u
 
 -- name: updated_part
 SELECT 1 FROM {name}
+
+-- name: station_rows
+-- The rows of one part, sent as one binary array per column (sluice.stations.binary), with
+-- NULLs back from their sentinels.
+SELECT key, NULLIF(lat, 'NaN') AS lat, NULLIF(lon, 'NaN') AS lon,
+       NULLIF(max_lat, 'NaN') AS max_lat, NULLIF(min_lat, 'NaN') AS min_lat,
+       NULLIF(max_lon, 'NaN') AS max_lon, NULLIF(min_lon, 'NaN') AS min_lon,
+       NULLIF(weight, 'NaN') AS weight, NULLIF(radius, -1) AS radius,
+       NULLIF(samples, -1) AS samples, NULLIF(source, -1) AS source,
+       NULLIF(block_count, -1) AS block_count, NULLIF(psc, -1) AS psc,
+       NULLIF(created, '-infinity') AS created, NULLIF(modified, '-infinity') AS modified,
+       NULLIF(last_seen, '-infinity') AS last_seen,
+       NULLIF(block_first, '-infinity') AS block_first,
+       NULLIF(block_last, '-infinity') AS block_last, NULLIF(region, '') AS region
+FROM unnest({key}::bytea[], {lat}::float8[], {lon}::float8[], {max_lat}::float8[],
+            {min_lat}::float8[], {max_lon}::float8[], {min_lon}::float8[], {weight}::float8[],
+            {radius}::int[], {samples}::bigint[], {source}::smallint[], {block_count}::int[],
+            {psc}::smallint[], {created}::timestamptz[], {modified}::timestamptz[],
+            {last_seen}::date[], {block_first}::date[], {block_last}::date[],
+            {region}::bpchar[])
+     AS u (key, lat, lon, max_lat, min_lat, max_lon, min_lon, weight, radius, samples, source,
+           block_count, psc, created, modified, last_seen, block_first, block_last, region)
 
 -- name: update_macs_part
 {name} AS (
@@ -215,12 +198,11 @@ SELECT 1 FROM {name}
         samples = w.samples, source = w.source, weight = w.weight, created = w.created,
         modified = w.modified, last_seen = w.last_seen, block_first = w.block_first,
         block_last = w.block_last, block_count = w.block_count
-    FROM pg_temp.station_writes AS w
-    WHERE w.tag = {tag} AND w.existing AND t.mac = w.key
+    FROM ({rows}) AS w
+    WHERE t.mac = w.key
       -- the keys again as an array: an index condition, so the shard is probed by key and
       -- never scanned whole (a hash join would read every row of it, live and dead)
-      AND t.mac = ANY(ARRAY(SELECT key FROM pg_temp.station_rows
-                              WHERE tag = {tag} AND existing))
+      AND t.mac = ANY({keys}::bytea[])
     RETURNING 1)
 
 -- name: update_cells_part
@@ -231,12 +213,10 @@ SELECT 1 FROM {name}
         samples = w.samples, source = w.source, weight = w.weight, created = w.created,
         modified = w.modified, last_seen = w.last_seen, block_first = w.block_first,
         block_last = w.block_last, block_count = w.block_count
-    FROM pg_temp.station_writes AS w
-    WHERE w.tag = {tag} AND w.existing AND t.cellid = w.key
-      -- the keys again as an array: an index condition, so the shard is probed by key and
-      -- never scanned whole (a hash join would read every row of it, live and dead)
-      AND t.cellid = ANY(ARRAY(SELECT key FROM pg_temp.station_rows
-                              WHERE tag = {tag} AND existing))
+    FROM ({rows}) AS w
+    WHERE t.cellid = w.key
+      -- the keys again as an array: an index condition (see update_macs_part)
+      AND t.cellid = ANY({keys}::bytea[])
     RETURNING 1)
 
 -- name: insert_macs_part
@@ -247,8 +227,7 @@ SELECT 1 FROM {name}
                                       block_count)
     SELECT key, lat, lon, max_lat, min_lat, max_lon, min_lon, radius, region, samples, source,
            weight, created, modified, last_seen, block_first, block_last, block_count
-    FROM pg_temp.station_writes
-    WHERE tag = {tag} AND NOT existing
+    FROM ({rows}) AS w
     ORDER BY key
     ON CONFLICT (mac) DO UPDATE
     SET lat = EXCLUDED.lat, lon = EXCLUDED.lon, max_lat = EXCLUDED.max_lat,
@@ -260,16 +239,19 @@ SELECT 1 FROM {name}
         block_count = EXCLUDED.block_count)
 
 -- name: insert_cells_part
+-- A cell key's parts (``!bHHHI``) are its columns radio, mcc, mnc, lac and cid.
 {name} AS (
     INSERT INTO ichnaea.{table} AS t (cellid, radio, mcc, mnc, lac, cid, psc, lat, lon,
                                       max_lat, min_lat, max_lon, min_lon, radius, region,
                                       samples, source, weight, created, modified, last_seen,
                                       block_first, block_last, block_count)
-    SELECT key, radio, mcc, mnc, lac, cid, psc, lat, lon, max_lat, min_lat, max_lon, min_lon,
-           radius, region, samples, source, weight, created, modified, last_seen, block_first,
-           block_last, block_count
-    FROM pg_temp.station_writes
-    WHERE tag = {tag} AND NOT existing
+    SELECT key, get_byte(key, 0), get_byte(key, 1) * 256 + get_byte(key, 2),
+           get_byte(key, 3) * 256 + get_byte(key, 4), get_byte(key, 5) * 256 + get_byte(key, 6),
+           ((get_byte(key, 7) * 256 + get_byte(key, 8)) * 256 + get_byte(key, 9))::bigint * 256
+           + get_byte(key, 10),
+           psc, lat, lon, max_lat, min_lat, max_lon, min_lon, radius, region, samples, source,
+           weight, created, modified, last_seen, block_first, block_last, block_count
+    FROM ({rows}) AS w
     ORDER BY key
     ON CONFLICT (cellid) DO UPDATE
     SET psc = EXCLUDED.psc, lat = EXCLUDED.lat, lon = EXCLUDED.lon,

@@ -5,6 +5,8 @@ counters as arrays unnested into an ``INSERT … ON CONFLICT``."""
 
 from __future__ import annotations
 
+import functools
+import itertools
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,6 +18,9 @@ import numpy as np
 import numpy.typing as npt
 import psycopg
 from psycopg import sql
+from psycopg.abc import DumperKey
+from psycopg.adapt import Dumper, PyFormat
+from psycopg.pq import Format
 
 from sluice.db import Database
 from sluice.db.errors import classify
@@ -52,12 +57,31 @@ def key_bytes(kind: Kind, key: str) -> bytes:
     return CellKey.parse(key).packed() if kind == "cell" else bytes.fromhex(key)
 
 
+class _PgArrayDumper(Dumper):
+    """A `binary.PgArray` as the parameter it already is: its bytes, typed by its array oid."""
+
+    format = Format.BINARY
+
+    def get_key(self, obj: Any, format: PyFormat) -> DumperKey:
+        return (binary.PgArray, obj.oid)
+
+    def upgrade(self, obj: Any, format: PyFormat) -> Dumper:
+        typed = _PgArrayDumper(binary.PgArray)
+        typed.oid = obj.oid
+        return typed
+
+    def dump(self, obj: Any) -> bytes:
+        data: bytes = obj.data
+        return data
+
+
 class StationStore:
     """The station tables over one connection, inside the caller's transaction."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
         self._temporaries = False
+        conn.adapters.register_dumper(binary.PgArray, _PgArrayDumper)
 
     def _run(self, name: str, params: Mapping[str, Any], table: str | None = None) -> list[Any]:
         query: sql.SQL | sql.Composed = sql.SQL(Q[name])
@@ -123,23 +147,17 @@ class StationStore:
         stats: Mapping[int, int],
         meanwhile: Callable[[], None],
     ) -> None:
-        """A batch's writes in two round trips: every kind's rows copied (binary COPY) into
-        the session's temporary table; then, in one pipeline, the statement that writes them
-        into their tables, the datamap cells touched `today` and the counters added. The
-        server works on the pipeline while `meanwhile` runs. The existing rows must have been
-        read in this transaction, under their shard's lock."""
-        parts, rows, offset = [], [], 0
-        for w in writes:
-            if len(w.rows):
-                parts += _write_parts(w, offset)
-                rows.append(binary.encode(w.tags + offset, w.keys, w.existing, w.rows))
-            offset += len(w.tables)
-        if rows:
-            self._ensure_temporaries()
-            self._copy_in("copy_station_rows", b"".join(rows))
+        """A batch's writes in one round trip, one pipeline: the statement that writes every
+        kind's rows into their tables (sent as one binary array per column and shard), the
+        datamap cells touched `today` and the counters added. The server works on the
+        pipeline while `meanwhile` runs. The existing rows must have been read in this
+        transaction, under their shard's lock."""
+        statement = _write_statement(writes)
         try:
             with self.conn.pipeline():
-                written = self.conn.execute(_write_query(parts), binary=True) if parts else None
+                written = None
+                if statement is not None:
+                    written = self.conn.execute(statement[0], statement[1], binary=True)
                 for table, grids in sorted(datamap.items()):
                     query = sql.SQL(Q["touch_datamap"]).format(table=sql.Identifier(table))
                     params = {"grid": sorted(set(grids)), "today": today}
@@ -345,26 +363,74 @@ class StationWrites:
     rows: StationColumns
 
 
-def _write_parts(writes: StationWrites, offset: int) -> list[tuple[str, int, str]]:
-    """(part suffix, tag in the batch's temporary rows, table) of each shard written."""
-    suffix = "cells_part" if writes.kind == "cell" else "macs_part"
-    return [(suffix, offset + tag, writes.tables[tag]) for tag in sorted(set(writes.tags.tolist()))]
+#: A write part: (verb, kind, tag of the batch, table).
+_Part = tuple[str, Kind, int, str]
 
 
-def _write_query(parts: Sequence[tuple[str, int, str]]) -> sql.Composed:
-    """`write_many` over the shards of `parts`: an update and an insert each."""
+def _write_statement(
+    writes: Sequence[StationWrites],
+) -> tuple[bytes, dict[str, binary.PgArray]] | None:
+    """`write_many` over every shard `writes` touch (an update of the existing rows and an
+    insert of the new ones each, whichever it has), and its parameters; None when there is
+    nothing to write."""
+    parts: list[_Part] = []
+    params: dict[str, binary.PgArray] = {}
+    for w in writes:
+        # Rows grouped by shard, the existing ones first: each part is one slice of them.
+        order = np.lexsort((~w.existing, w.tags))
+        tags, existing = w.tags[order], w.existing[order]
+        elements = binary.Elements(w.keys[order], w.rows.take(order))
+        cuts = np.flatnonzero((np.diff(tags) != 0) | (np.diff(existing) != 0)) + 1
+        bounds = [0, *cuts.tolist(), len(order)]
+        for start, stop in itertools.pairwise(bounds):
+            if start == stop:
+                continue
+            tag = int(tags[start])
+            part: _Part = ("update" if existing[start] else "insert", w.kind, tag, w.tables[tag])
+            name = _part_name(part)
+            arrays = elements.arrays(start, stop)
+            params.update({f"{name}_{column}": value for column, value in arrays.items()})
+            parts.append(part)
+    if not parts:
+        return None
+    return _write_query(tuple(parts)), params
+
+
+def _part_name(part: _Part) -> str:
+    verb, kind, tag, _ = part
+    return f"{verb[0]}{kind[0]}{tag}"
+
+
+@functools.lru_cache(maxsize=64)
+def _write_query(parts: tuple[_Part, ...]) -> bytes:
+    """The statement of `parts`, composed: batches of one worker mostly have the same few
+    shapes, and composing a statement of 32 parts again each batch costs milliseconds."""
     ctes: list[sql.Composable] = []
     updated: list[sql.Composable] = []
-    for suffix, tag, table in parts:
-        for verb in ("update", "insert"):
-            ctes.append(
-                sql.SQL(Q[f"{verb}_{suffix}"]).format(
-                    name=sql.Identifier(f"{verb[0]}{tag}"),
-                    table=sql.Identifier(table),
-                    tag=sql.Literal(tag),
-                )
+    for part in parts:
+        verb, kind, _, table = part
+        name = _part_name(part)
+        rows = sql.SQL(Q["station_rows"]).format(
+            **{column: sql.Placeholder(f"{name}_{column}") for column in binary.COLUMNS}
+        )
+        suffix = "cells_part" if kind == "cell" else "macs_part"
+        ctes.append(
+            sql.SQL(Q[f"{verb}_{suffix}"]).format(
+                name=sql.Identifier(name),
+                table=sql.Identifier(table),
+                rows=rows,
+                keys=sql.Placeholder(f"{name}_key"),
             )
-        updated.append(sql.SQL(Q["updated_part"]).format(name=sql.Identifier(f"u{tag}")))
-    return sql.SQL(Q["write_many"]).format(
-        parts=sql.SQL(",\n").join(ctes), updated=sql.SQL("\nUNION ALL\n").join(updated)
+        )
+        if verb == "update":
+            updated.append(sql.SQL(Q["updated_part"]).format(name=sql.Identifier(name)))
+    return (
+        sql.SQL(Q["write_many"])
+        .format(
+            parts=sql.SQL(",\n").join(ctes),
+            updated=sql.SQL("\nUNION ALL\n").join(updated)
+            if updated
+            else sql.SQL("SELECT 1 WHERE false"),
+        )
+        .as_bytes()
     )
