@@ -56,13 +56,6 @@ _DATES = ("last_seen", "block_first", "block_last")
 _ARRAY_HEADER = 20
 
 
-def _dtype(head: tuple[tuple[str, str], ...]) -> np.dtype[Any]:
-    fields: list[tuple[str, str]] = [("count", ">i2")]
-    for name, kind in head + BODY:
-        fields += [(f"{name}_len", ">i4"), (name, kind)]
-    return np.dtype(fields)
-
-
 def decode(columns: list[bytes], into: StationColumns) -> None:
     """Set the rows of `into` that `read_stations` found: its columns (the batch index, then
     the body) as ``array_send`` values of one dimension without NULLs."""
