@@ -97,6 +97,13 @@ ProjectOpt = Annotated[
         metavar="FILE",
     ),
 ]
+
+
+def given(*names: str, **settings: Any) -> Any:
+    """An option whose absence means "not given" (None): no default shown in ``--help``."""
+    return typer.Option(*names, show_default=False, **settings)
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 HostOpt = Annotated[str, typer.Option(help="Address to listen on.")]
 PortOpt = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]

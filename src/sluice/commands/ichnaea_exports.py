@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from sluice import render
-from sluice.commands.common import JsonOpt, engine, out, print_json, say, settings
+from sluice.commands.common import JsonOpt, engine, given, out, print_json, say, settings
 from sluice.errors import ConfigError
 
 exports_app = typer.Typer(
@@ -30,56 +30,36 @@ ExportArg = Annotated[
 ]
 UrlOpt = Annotated[
     str | None,
-    typer.Option(
+    given(
         "--url",
         help="geosubmit: the URL to POST to; bucket: s3://... or a folder, "
         "with {source} {api_key} {year} {month} {day}.",
-        show_default=False,
     ),
 ]
 BatchOpt = Annotated[
     int | None,
-    typer.Option(
-        "--batch", min=1, max=5000, metavar="N", help="Reports per batch.", show_default=False
-    ),
+    given("--batch", min=1, max=5000, metavar="N", help="Reports per batch."),
 ]
 AgeOpt = Annotated[
     float | None,
-    typer.Option(
+    given(
         "--max-age",
         min=0,
         metavar="SECONDS",
         help="Flush a batch once its oldest report waited this long.",
-        show_default=False,
     ),
 ]
 AttemptsOpt = Annotated[
     int | None,
-    typer.Option(
-        "--max-attempts",
-        min=1,
-        metavar="N",
-        help="Tries of a batch before its dead letters.",
-        show_default=False,
-    ),
+    given("--max-attempts", min=1, metavar="N", help="Tries of a batch before its dead letters."),
 ]
 SkipKeysOpt = Annotated[
     str | None,
-    typer.Option(
-        "--skip-keys",
-        metavar="K1,K2",
-        help="API keys whose reports are not sent.",
-        show_default=False,
-    ),
+    given("--skip-keys", metavar="K1,K2", help="API keys whose reports are not sent."),
 ]
 SkipSourcesOpt = Annotated[
     str | None,
-    typer.Option(
-        "--skip-sources",
-        metavar="S1,S2",
-        help="Sources (gnss, fused, fixed, query) not sent.",
-        show_default=False,
-    ),
+    given("--skip-sources", metavar="S1,S2", help="Sources (gnss, fused, fixed, query) not sent."),
 ]
 
 
@@ -114,12 +94,11 @@ def exports_add(
     name: ExportArg,
     kind: Annotated[
         str,
-        typer.Option(
+        given(
             "--kind",
             "--schema",
             metavar="KIND",
             help="dummy, geosubmit, bucket, or internal (the station tables).",
-            show_default=False,
         ),
     ],
     url: UrlOpt = None,

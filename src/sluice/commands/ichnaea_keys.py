@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from sluice import render
-from sluice.commands.common import JsonOpt, engine, out, print_json, say
+from sluice.commands.common import JsonOpt, engine, given, out, print_json, say
 from sluice.errors import ConfigError
 from sluice.intake.keys import ApiKey, masked
 
@@ -26,24 +26,17 @@ def attach(group: typer.Typer) -> None:
 KeyArg = Annotated[str, typer.Argument(help="The API key.", metavar="KEY", show_default=False)]
 SampleOpt = Annotated[
     int | None,
-    typer.Option(
+    given(
         "--sample-submit",
         min=0,
         max=100,
         metavar="N",
         help="Percent of submit requests kept (0 keeps none).",
-        show_default=False,
     ),
 ]
 MaxreqOpt = Annotated[
     int | None,
-    typer.Option(
-        "--maxreq",
-        min=0,
-        metavar="N",
-        help="Requests per day and path (0: unlimited).",
-        show_default=False,
-    ),
+    given("--maxreq", min=0, metavar="N", help="Requests per day and path (0: unlimited)."),
 ]
 
 
