@@ -1,6 +1,6 @@
 """``python -m bench stations``: observations per second through the station updater
-(`sluice.stations.ahead.apply_batches`), against a COPY of the same observations into an unlogged table
-(the floor).
+(`sluice.stations.ahead.apply_batches`), against a COPY of the same observations into an
+unlogged table (the floor).
 
 In a scratch database on the server of SLUICE_DATABASE_URL, migrated:
 
