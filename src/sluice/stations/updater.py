@@ -109,26 +109,29 @@ def apply_batch(
     now, or the start of `today` when that is not today). `meanwhile` is run once, while the
     server writes the stations (or at the end, when there is nothing to write): the next
     batch's preparation (`sluice.stations.ahead`)."""
-    if not isinstance(reports, PreparedBatch):
-        reports = prepare_batch(reports, map_content=map_content)
-    prepared = reports.gathered
+    batch = (
+        reports
+        if isinstance(reports, PreparedBatch)
+        else prepare_batch(reports, map_content=map_content)
+    )
+    gathered = batch.gathered
     now = now or now_for(today)
     result = BatchResult(
         batch_id,
         applied=False,
-        reports=reports.reports,
-        reports_dropped=prepared.reports_dropped,
-        observations=prepared.observations,
-        dropped=dict(prepared.dropped),
+        reports=batch.reports,
+        reports_dropped=gathered.reports_dropped,
+        observations=gathered.observations,
+        dropped=dict(gathered.dropped),
     )
     cache = _cache_of(db_or_tx)
     touched: list[bytes] = []
     try:
         with transaction(db_or_tx) as store:
-            store.lock(batch_id, reports.tables)
-            if store.record_batch(batch_id, reports.reports, prepared.observations):
+            store.lock(batch_id, batch.tables)
+            if store.record_batch(batch_id, batch.reports, gathered.observations):
                 result.applied = True
-                touched = _write_batch(store, cache, reports, today, now, result, meanwhile)
+                touched = _write_batch(store, cache, batch, today, now, result, meanwhile)
                 meanwhile = None
                 faults.pause("stations")  # crash tests: everything written, nothing committed
     except TransientError:
