@@ -110,7 +110,7 @@ _TYPES: dict[str, tuple[int, int]] = {
 }
 
 
-#: The columns `encode` gives, in its order.
+#: The columns of `Elements`, in their order.
 COLUMNS = ("key", *(name for name, _ in BODY))
 
 

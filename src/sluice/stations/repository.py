@@ -1,7 +1,8 @@
 """The station tables (schema ``ichnaea``, migration 0013): the one class of the stations
 package that runs SQL. Every write is set-wise: the stations of a batch are read in one
-statement and written by one (after a binary COPY into a temporary table), areas, datamap and
-counters as arrays unnested into an ``INSERT … ON CONFLICT``."""
+statement (after a binary COPY of their keys into a temporary table) and written by one (their
+rows as binary array parameters), areas, datamap and counters as arrays unnested into an
+``INSERT … ON CONFLICT``."""
 
 from __future__ import annotations
 
