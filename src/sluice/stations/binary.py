@@ -61,8 +61,7 @@ def decode(columns: list[bytes], into: StationColumns) -> None:
     the body) as ``array_send`` values of one dimension without NULLs."""
 
     def values(data: bytes, kind: str) -> npt.NDArray[Any]:
-        element = np.dtype([("len", ">i4"), ("value", kind)])
-        return np.frombuffer(data, dtype=element, offset=_ARRAY_HEADER)["value"]
+        return np.frombuffer(data, dtype=_element(kind), offset=_ARRAY_HEADER)["value"]
 
     at = values(columns[0], ">i4").astype(np.intp)
     into.exists[at] = True
@@ -132,8 +131,13 @@ class Elements:
         return out
 
 
+def _element(kind: str | np.dtype[Any]) -> np.dtype[Any]:
+    """An element of a binary array without NULLs: its length, then its value."""
+    return np.dtype([("len", ">i4"), ("value", kind)])
+
+
 def _elements(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    out = np.empty(len(values), dtype=[("len", ">i4"), ("value", values.dtype.newbyteorder(">"))])
+    out = np.empty(len(values), dtype=_element(values.dtype.newbyteorder(">")))
     out["len"] = values.dtype.itemsize
     out["value"] = values
     return out

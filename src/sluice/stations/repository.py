@@ -85,9 +85,7 @@ class StationStore:
         conn.adapters.register_dumper(binary.PgArray, _PgArrayDumper)
 
     def _run(self, name: str, params: Mapping[str, Any], table: str | None = None) -> list[Any]:
-        query: sql.SQL | sql.Composed = sql.SQL(Q[name])
-        if table is not None:
-            query = sql.SQL(Q[name]).format(table=sql.Identifier(table))
+        query = _query(name, table)
         try:
             # Binary parameters: arrays of numbers and bytes travel without text round trips.
             cur = self.conn.execute(query, params, binary=True)
@@ -160,14 +158,13 @@ class StationStore:
                 if statement is not None:
                     written = self.conn.execute(statement[0], statement[1], binary=True)
                 for table, grids in sorted(datamap.items()):
-                    query = sql.SQL(Q["touch_datamap"]).format(table=sql.Identifier(table))
                     params = {"grid": sorted(set(grids)), "today": today}
-                    self.conn.execute(query, params, binary=True)
+                    self.conn.execute(_query("touch_datamap", table), params, binary=True)
                 ordered = sorted((k, v) for k, v in stats.items() if v)
                 if ordered:
                     params = {"today": today, "key": [k for k, _ in ordered]}
                     params["value"] = [v for _, v in ordered]
-                    self.conn.execute(sql.SQL(Q["add_stats"]), params, binary=True)
+                    self.conn.execute(_query("add_stats"), params, binary=True)
                 meanwhile()
                 row = written.fetchone() if written is not None else None
         except psycopg.Error as exc:
@@ -349,6 +346,13 @@ def transaction(db_or_tx: Database | psycopg.Connection[Any]) -> Iterator[Statio
                 yield StationStore(db_or_tx)
     except psycopg.Error as exc:  # at commit: the statements classify their own
         raise classify(exc, "station batch commit") from exc
+
+
+def _query(name: str, table: str | None = None) -> sql.SQL | sql.Composed:
+    """The named query, its ``{table}`` composed as an identifier when it has one."""
+    if table is None:
+        return sql.SQL(Q[name])
+    return sql.SQL(Q[name]).format(table=sql.Identifier(table))
 
 
 @dataclass(frozen=True)
