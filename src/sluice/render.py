@@ -31,7 +31,8 @@ def literal(value: object) -> Text:
     return Text("-" if value is None else str(value))
 
 
-def _table(title: str, columns: Iterable[str], *, right: Iterable[str] = ()) -> Table:
+def titled_table(title: str, columns: Iterable[str], *, right: Iterable[str] = ()) -> Table:
+    """An empty table titled `title` with `columns`, those in `right` aligned right."""
     table = Table(title=literal(title), title_justify="left")
     aligned = set(right)
     for name in columns:
@@ -57,7 +58,9 @@ _COUNT_COLUMNS = ("load", "rows in", "new", "updated", "unchanged", "rejected", 
 
 
 def run_report(console: Console, report: RunReport) -> None:
-    table = _table(f"run {report.run_id}: {report.command}", _RUN_COLUMNS, right=_COUNT_COLUMNS)
+    table = titled_table(
+        f"run {report.run_id}: {report.command}", _RUN_COLUMNS, right=_COUNT_COLUMNS
+    )
     for load in sorted(report.loads, key=lambda item: item.key):
         c = load.counts
         table.add_row(
@@ -165,7 +168,7 @@ def service_report(console: Console, report: ServiceReport) -> None:
 
 def summary(console: Console, title: str, values: Mapping[str, Any]) -> None:
     """A report known only by its ``as_dict()``: one row per entry."""
-    table = _table(title, ("", "value"))
+    table = titled_table(title, ("", "value"))
     for name, value in values.items():
         shown = value if isinstance(value, str) else json.dumps(value, default=str)
         table.add_row(literal(name), literal(shown))
@@ -182,7 +185,9 @@ def status_report(console: Console, report: StatusReport) -> None:
     if report.leased:
         console.print(in_hand(report.leased))
     if report.errors:
-        errors = _table("last errors", ("load", "feed", "status", "attempts", "when", "error"))
+        errors = titled_table(
+            "last errors", ("load", "feed", "status", "attempts", "when", "error")
+        )
         for column in errors.columns:
             column.overflow = "fold"
         for e in report.errors:
@@ -209,7 +214,7 @@ def status_report(console: Console, report: StatusReport) -> None:
 def _views(console: Console, views: Sequence[ViewEntry]) -> None:
     """The current views: their snapshot, rows, and how far behind the newest change is."""
     columns = ("view", "snapshot", "rows", "newest change", "lag")
-    table = _table("current views", columns, right=("rows", "lag"))
+    table = titled_table("current views", columns, right=("rows", "lag"))
     for v in views:
         lag = "-" if v.lag_seconds is None else duration(v.lag_seconds)
         table.add_row(
@@ -223,7 +228,7 @@ def _loads_per_feed(console: Console, loads: dict[str, dict[str, int]]) -> None:
         console.print("No loads recorded yet.")
         return
     statuses = sorted({s for counts in loads.values() for s in counts})
-    table = _table("loads per feed and status", ("feed", *statuses), right=statuses)
+    table = titled_table("loads per feed and status", ("feed", *statuses), right=statuses)
     for feed, counts in sorted(loads.items()):
         table.add_row(literal(feed), *(f"{counts.get(s, 0):,}" for s in statuses))
     console.print(table)
@@ -231,7 +236,7 @@ def _loads_per_feed(console: Console, loads: dict[str, dict[str, int]]) -> None:
 
 def _days_per_feed(console: Console, days: dict[str, dict[str, int]]) -> None:
     statuses = sorted({s for counts in days.values() for s in counts})
-    table = _table("export days per feed and status", ("feed", *statuses), right=statuses)
+    table = titled_table("export days per feed and status", ("feed", *statuses), right=statuses)
     for feed, counts in sorted(days.items()):
         table.add_row(literal(feed), *(f"{counts.get(s, 0):,}" for s in statuses))
     console.print(table)
@@ -239,7 +244,7 @@ def _days_per_feed(console: Console, days: dict[str, dict[str, int]]) -> None:
 
 def in_hand(units: Sequence[LeasedUnit]) -> Table:
     """The units workers hold now, and what becomes of those whose holder is gone."""
-    table = _table(
+    table = titled_table(
         "in hand", ("load", "feed", "key", "status", "owner", "pid", "age", "lease"), right=["age"]
     )
     table.columns[-1].no_wrap = True
@@ -273,7 +278,7 @@ def runs_table(runs: Sequence[RunEntry]) -> Table:
     """The last runs, each counted in the units of its kind (a sync counts scopes)."""
     columns = ("run", "kind", "command", "status", "started", "seconds", "done", "errored")
     rows = ("rows in", "new", "updated", "unchanged", "rejected", "deleted")
-    table = _table("last runs", (*columns, *rows, "serving"), right=("seconds", *rows))
+    table = titled_table("last runs", (*columns, *rows, "serving"), right=("seconds", *rows))
     table.columns[columns.index("started")].no_wrap = True
     for r in runs:
         table.add_row(
@@ -309,7 +314,7 @@ def _hooks(hooks: Sequence[dict[str, Any]]) -> str:
 
 def _targets(console: Console, report: StatusReport) -> None:
     headers = ("table", "serving copy", "kind", "state", "pending keys", "last change")
-    table = _table("targets", (*headers, "last refresh"), right=("pending keys",))
+    table = titled_table("targets", (*headers, "last refresh"), right=("pending keys",))
     for t in report.targets:
         kind, pending = t.serving_kind, t.pending_keys
         state = "-" if not t.serving_view else ("stale" if t.stale else "current")
@@ -334,7 +339,7 @@ def loads_table(console: Console, loads: Sequence[UnitRecord]) -> None:
         return
     rows = ("rows in", "new", "updated", "unchanged", "rejected")
     columns = ("load", "feed", "object", "status", "attempts", *rows, "finished", "error")
-    table = _table("loads, newest first", columns, right=("attempts", *rows))
+    table = titled_table("loads, newest first", columns, right=("attempts", *rows))
     table.columns[-1].overflow = "fold"
     for load in loads:
         c = load.counts
@@ -369,7 +374,7 @@ def feeds_table(console: Console, feeds: Sequence[FeedEntry]) -> None:
         return
     counts = ("waiting", "in hand", "done", "errored")
     columns = ("feed", "kind", "state", "schedule", "source", *counts, "last scan", "next scan")
-    table = _table("feeds", columns, right=counts)
+    table = titled_table("feeds", columns, right=counts)
     for f in feeds:
         table.add_row(
             literal(f.name),
@@ -397,7 +402,7 @@ def feeds_table(console: Console, feeds: Sequence[FeedEntry]) -> None:
 
 def sync_report(console: Console, report: SyncReport) -> None:
     title = "dry run: changes that would be made" if report.dry_run else "sync"
-    table = _table(title, ("entity", "created", "updated", "deleted", "unchanged"))
+    table = titled_table(title, ("entity", "created", "updated", "deleted", "unchanged"))
     for column in table.columns[1:]:
         column.justify = "right"
     for entity, counts in report.totals().items():

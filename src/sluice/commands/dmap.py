@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from sluice import render
 from sluice.commands.common import JsonOpt, engine, out, print_json, say
@@ -144,9 +143,7 @@ def datasets(as_json: JsonOpt = False) -> None:
 
 
 def _table(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
-    table = Table(title=render.literal(title), title_justify="left")
-    for name in columns:
-        table.add_column(name)
+    table = render.titled_table(title, columns)
     for row in rows:
         table.add_row(*(render.literal("" if row[c] is None else row[c]) for c in columns))
     out.print(table)

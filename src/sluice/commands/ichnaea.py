@@ -22,7 +22,6 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from sluice import render
 from sluice.commands.common import (
@@ -109,7 +108,6 @@ def status(as_json: JsonOpt = False) -> None:
 
 
 def _exports_table(rows: list[dict[str, object]]) -> None:
-    table = Table(title=render.literal("exports"), title_justify="left")
     columns = (
         "name",
         "kind",
@@ -122,8 +120,7 @@ def _exports_table(rows: list[dict[str, object]]) -> None:
         "dead_letters",
         "skipped",
     )
-    for name in columns:
-        table.add_column(name, justify="left" if name in ("name", "kind") else "right")
+    table = render.titled_table("exports", columns, right=columns[2:])
     for row in rows:
         age = row["oldest_age_seconds"]
         shown = {**row, "oldest_age_seconds": "-" if age is None else f"{age:.1f}"}
@@ -214,9 +211,9 @@ def dead_list(
     if as_json:
         print_json({"export": name, "total": total, "letters": [d.as_dict() for d in letters]})
         return
-    table = Table(title=render.literal(f"dead letters of {name}: {total}"), title_justify="left")
-    for column in ("intake id", "attempts", "reason"):
-        table.add_column(column)
+    table = render.titled_table(
+        f"dead letters of {name}: {total}", ("intake id", "attempts", "reason")
+    )
     for letter in letters:
         table.add_row(
             render.literal(letter.iid),

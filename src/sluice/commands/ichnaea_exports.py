@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from sluice import render
 from sluice.commands.common import JsonOpt, engine, given, out, print_json, say, settings
@@ -188,7 +187,6 @@ def exports_list(
     if as_json:
         print_json(found)
         return
-    table = Table(title=render.literal("exports"), title_justify="left")
     columns = (
         "name",
         "kind",
@@ -199,8 +197,7 @@ def exports_list(
         "skip_keys",
         "skip_sources",
     )
-    for column in columns:
-        table.add_column(column)
+    table = render.titled_table("exports", columns)
     for row in found:
         table.add_row(*(render.literal(_joined(row[c])) for c in columns))
     out.print(table)

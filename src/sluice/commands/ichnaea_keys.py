@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from sluice import render
 from sluice.commands.common import JsonOpt, engine, given, out, print_json, say
@@ -105,10 +104,8 @@ def keys_list(
     if as_json:
         print_json(shown)
         return
-    table = Table(title=render.literal("API keys"), title_justify="left")
     columns = ("key", "sample submit %", "maxreq", "sample locate %")
-    for name in columns:
-        table.add_column(name, justify="left" if name == "key" else "right")
+    table = render.titled_table("API keys", columns, right=columns[1:])
     for row in shown:
         table.add_row(
             render.literal(row["key"]),
