@@ -4,7 +4,7 @@ sub-cells, filled on use."""
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -80,9 +80,7 @@ class _Fine:
         with self.lock:
             slot = self._slots(data, cell)
             value = self.region[slot, sub].astype(np.int64)
-            pooled = np.flatnonzero(value >= _POOL)
-            entry = value[pooled] - _POOL
-            self.pool_used[entry] = True
+            pooled, entry = self._pooled(value)
             value[pooled] = self.pool_region[entry, micro[pooled]]
         value[value == _FINE_NONE] = _NONE
         value[(value == _FINE_EXACT) | (slot < 0)] = _NEAR
@@ -106,10 +104,7 @@ class _Fine:
             codes = self.codes[slot]
             state = self.state[slot, sub]
             more = self.more[slot]
-            value = self.region[slot, sub]
-            pooled = np.flatnonzero(value >= _POOL)
-            entry = value[pooled].astype(np.int64) - _POOL
-            self.pool_used[entry] = True
+            pooled, entry = self._pooled(self.region[slot, sub])
             state[pooled] = self.pool_state[entry, micro[pooled]]
         hit = codes == wanted[:, None]
         known = hit.any(axis=1)
@@ -117,6 +112,14 @@ class _Fine:
         result = np.where(known, (state >> shift) & 3, np.where(more, _UNSURE, _FALSE))
         result[slot < 0] = _UNSURE
         return result.astype(np.uint8)
+
+    def _pooled(self, value: npt.NDArray[Any]) -> tuple[IntArray, IntArray]:
+        """Which of the sub-cells' `value`s point into the pool, and their pool entries,
+        marked used (the pool's clock spares them). The caller holds the lock."""
+        pooled = np.flatnonzero(value >= _POOL)
+        entry = value[pooled].astype(np.int64) - _POOL
+        self.pool_used[entry] = True
+        return pooled, entry
 
     def _slots(self, data: _Regions, cell: IntArray) -> IntArray:
         """The slot of each near cell, or -1 (the exact test): missing cells seen `after` times
