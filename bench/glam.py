@@ -11,7 +11,7 @@ Steps, each after a CHECKPOINT, in a scratch database on the server of SLUICE_DA
 (c) sluice, fresh — ``sluice glam import`` into an empty database (serving copy built in bulk);
 (d) sluice, unchanged — the next generation re-exported with identical rows (a new version);
 (e) sluice, changed — the generation after that, with a fraction of the rows changed (the
-    changed keys applied to the incremental serving copy);
+    rows the loads held for the incremental serving copy released);
 (c'), (d'), (e') — the same three imports with the serving copy a materialized view refreshed
     concurrently (``serving="matview"``), in a second scratch database: the comparison row.
 

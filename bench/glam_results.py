@@ -360,8 +360,8 @@ def _print_sluice(done: _Complete) -> None:
     print(
         "wall: the whole command, interpreter start-up included; run: the run's own seconds;\n"
         "loads: the sum of its loads' seconds; load: run minus serving, used for the ratios;\n"
-        "serving: the incremental serving copy, built in bulk once (c), then the changed keys\n"
-        "applied in one transaction (e)."
+        "serving: the incremental serving copy, built in bulk once (c), then the rows held by\n"
+        "the loads released in one transaction (e)."
     )
     unchanged = done.runs["unchanged"].refreshes
     print(

@@ -262,7 +262,7 @@ class Engine:
         return report
 
     def serving(self) -> list[ServingStatus]:
-        """Per target: the kind of its serving copy, the keys waiting to be applied, and
+        """Per target: the kind of its serving copy, the rows held until the next apply, and
         whether it holds every change of its table."""
         with self.db.connection(autocommit=True) as conn:
             return serving_overview(conn)

@@ -635,8 +635,9 @@ STARTER = """\
 #                                     # write bad ones to <object>.rejects-<load>.csv
 # format = { header = false, delimiter = ",", quote = '"' }
 # serving = { view = "view_events", unique = ["id"], indexes = ["kind"] }  # id: added by sluice
-#                                     # kind = "incremental" (a table kept from each run's
-#                                     # changes) | "matview" (a view refreshed concurrently)
+#                                     # kind = "incremental" (a view holding back each run's
+#                                     # changes until it ends) | "matview" (refreshed
+#                                     # concurrently)
 # schedule = "60s"                    # how often 'sluice run' scans it: "5m", "1h", "0 15 * * *"
 # ordered = false                     # true: one object at a time, in key order
 # max_active = 4                      # at most this many of its objects in hand at once

@@ -132,8 +132,6 @@ def _serving_done(hook: dict[str, Any]) -> str:
         return f"applied {hook.get('keys', 0):,} changed keys to {view}"
     if method == "build":
         return f"built {view} ({hook.get('keys', 0):,} rows)"
-    if method == "fill" and hook.get("serving") == "incremental":
-        return f"filled {view} in place ({hook.get('keys', 0):,} rows; a reader held it)"
     how = "concurrently" if hook.get("concurrently") else "(first fill: it was empty)"
     return f"refreshed {view} {how}"
 

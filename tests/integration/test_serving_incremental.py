@@ -1,7 +1,8 @@
-"""Incremental serving copies (the default): a real table built in bulk once, then kept from the
-keys each load changed, applied in one transaction at the end of the run.
+"""Incremental serving copies (the default): a view over the target and the rows each load held
+back as they were, released in one transaction at the end of the run; the readers' indexes
+are built on the target in bulk, once.
 
-After every kind of import the serving table equals the target table row for row (a full
+After every kind of import the serving view equals the target table row for row (a full
 EXCEPT both ways); readers never see half an apply and never wait; a run that changed nothing
 does no serving work; the copies of different targets never wait for each other."""
 
@@ -11,7 +12,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -20,18 +20,16 @@ from psycopg import sql
 from sluice.api import Engine, open_engine
 from sluice.config import Settings
 from sluice.load import serving_sql as sv
-from sluice.load.serving import (
-    APPLICATION_NAME,
-    LOCK_NAMESPACE,
-    apply_plan,
-    serving_overview,
-)
+from sluice.load.serving import APPLICATION_NAME, LOCK_NAMESPACE, serving_overview
 from sluice.load.spec import Column, Feed, ServingView, TableSpec
 from sluice.recipes.glam.api import generate, import_aggregates
 from sluice.recipes.glam.tables import table_spec
 
 DESKTOP = "glam_desktop_nightly_aggregation"
 SERVING = f"view_{DESKTOP}"
+HELD = sv.held_name(SERVING)
+#: The indexes GLAM's readers use, on the target.
+READERS = {"btree (version)", "hash (metric)", "btree (os)"}
 
 
 def differences(db: psycopg.Connection, spec: TableSpec) -> int:
@@ -58,8 +56,8 @@ def assert_served(db: psycopg.Connection, spec: TableSpec) -> None:
     base = db.execute(count.format(sql.Identifier(spec.name))).fetchone()
     served = db.execute(count.format(sql.Identifier(spec.serving.name))).fetchone()
     assert base == served
-    pending = db.execute("SELECT count(*) FROM sluice.serving_pending").fetchone()
-    assert pending == (0,)
+    held = sql.Identifier(spec.schema, sv.held_name(spec.serving.name))
+    assert db.execute(count.format(held)).fetchone() == (0,)
 
 
 def relkind(db: psycopg.Connection, name: str) -> str | None:
@@ -87,18 +85,14 @@ def test_fresh_unchanged_and_changed_imports_keep_the_copy_equal(
 
     [hook] = fresh.hooks
     assert (hook["status"], hook["serving"], hook["method"]) == ("ok", "incremental", "build")
-    assert hook["keys"] == 3000  # the rows the bulk build copied
-    assert relkind(db, SERVING) == "r"  # a real table, not a view
-    assert indexes_of(db, SERVING) == {
-        "btree (id)",
-        "btree (version)",
-        "hash (metric)",
-        "btree (os)",
-    }
-    assert db.execute(
-        "SELECT count(*) FROM pg_indexes WHERE tablename = %s AND indexdef LIKE 'CREATE UNIQUE%%'",
-        [SERVING],
-    ).fetchone() == (1,)
+    assert hook["keys"] == 3000  # the rows the view shows from the build on
+    assert relkind(db, SERVING) == "v"  # a view over the target and its held rows
+    assert relkind(db, HELD) == "r"
+    # The readers' indexes, built on the target (its primary key is the unique one on id),
+    # beside its primary key and its unique key.
+    found = indexes_of(db, DESKTOP)
+    assert READERS <= found and len(found) == 5
+    assert "btree (id)" in found
     assert_served(db, spec)
 
     generate("desktop", "nightly", rows=0, shards=0, out=bucket, base=bucket, change=0.0)
@@ -195,7 +189,7 @@ def test_a_second_channel_into_a_shared_table_is_applied(
     [hook] = beta.hooks
     assert (hook["method"], hook["keys"]) == ("apply", 500)
     assert_served(db, spec)
-    assert "btree (app_id)" in indexes_of(db, "view_glam_fenix_aggregation")
+    assert "btree (app_id)" in indexes_of(db, "glam_fenix_aggregation")
 
 
 def test_switching_between_a_view_and_an_incremental_copy(
@@ -213,7 +207,7 @@ def test_switching_between_a_view_and_an_incremental_copy(
     assert switched.loads == []
     [hook] = switched.hooks
     assert (hook["serving"], hook["method"], hook["keys"]) == ("incremental", "build", 1500)
-    assert relkind(db, SERVING) == "r"
+    assert relkind(db, SERVING) == "v"
     assert_served(db, spec)
     # ...then kept incrementally.
     day2 = generate("desktop", "nightly", rows=0, shards=0, out=bucket, base=bucket, change=0.2)
@@ -227,6 +221,10 @@ def test_switching_between_a_view_and_an_incremental_copy(
     assert back.hooks == []
     assert relkind(db, SERVING) == "m"
     assert differences(db, spec) == 0
+    # The incremental copy's held table and its indexes on the target are gone with it.
+    assert relkind(db, HELD) is None
+    found = indexes_of(db, DESKTOP)
+    assert not READERS & found and len(found) == 2
 
 
 def test_keys_left_by_a_run_that_did_not_apply_them_are_applied_next(
@@ -251,48 +249,30 @@ def test_keys_left_by_a_run_that_did_not_apply_them_are_applied_next(
     assert (status.pending_keys, status.current) == (0, True)
 
 
-def test_the_apply_looks_each_key_up_by_index(
+def test_the_apply_reads_only_the_held_rows(
     engine: Engine, tmp_path: Path, db: psycopg.Connection
 ) -> None:
-    """The apply's cost follows the keys, not the table: its plan reads neither the serving
-    copy nor the table whole (no sequential scan, no hash join), only index lookups by key."""
+    """The apply's cost follows the rows changed, not the table: it deletes the held rows and
+    reads neither the target nor anything else."""
     bucket = str(tmp_path / "bucket")
     spec = table_spec("desktop", "nightly")
     generate("desktop", "nightly", rows=3000, shards=1, out=bucket)
     import_aggregates(engine, "desktop", "nightly", bucket)
-    generate("desktop", "nightly", rows=0, shards=0, out=bucket, base=bucket, change=0.1)
+    day2 = generate("desktop", "nightly", rows=0, shards=0, out=bucket, base=bucket, change=0.1)
     import_aggregates(engine, "desktop", "nightly", bucket, refresh=False)
-    db.execute(f"ANALYZE {DESKTOP}")
-    db.execute(f"ANALYZE {SERVING}")
-    row = db.execute(
-        "SELECT id FROM sluice.targets WHERE name = %s", [f"{spec.schema}.{spec.name}"]
-    ).fetchone()
-    assert row is not None
 
+    scans = "SELECT pg_stat_get_xact_numscans(to_regclass(%s))"
     with db.transaction(force_rollback=True):
-        taken = db.execute(sv.take_keys(), {"target_id": row[0]}).rowcount
-        apply_plan(db)
-        [(plan,)] = db.execute(
-            sql.SQL("EXPLAIN (FORMAT JSON) {}").format(sv.apply(spec))
-        ).fetchall()
+        released = db.execute(sv.release(spec)).rowcount
+        target = db.execute(scans, [DESKTOP]).fetchone()
+        held = db.execute(scans, [HELD]).fetchone()
 
-    nodes = list(_plan_nodes(plan[0]["Plan"]))
-    assert 250 <= taken <= 350
-    scans = {(n["Node Type"], n.get("Relation Name")) for n in nodes if "Relation Name" in n}
-    assert ("Index Scan", DESKTOP) in scans
-    assert ("Index Scan", SERVING) in scans
-    assert not [n for n in nodes if n["Node Type"] in ("Hash Join", "Merge Join")]
-    assert ("Seq Scan", DESKTOP) not in scans and ("Seq Scan", SERVING) not in scans
-    # Rolled back: the keys are still pending, and the run applies them.
+    assert released == day2.changed_rows
+    assert (target, held) == ((0,), (1,))
+    # Rolled back: the rows are still held, and the run releases them.
     report = engine.refresh_views([_desktop_feed(bucket)])
-    assert (report.hooks[0]["method"], report.hooks[0]["keys"]) == ("apply", taken)
+    assert (report.hooks[0]["method"], report.hooks[0]["keys"]) == ("apply", released)
     assert_served(db, spec)
-
-
-def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield node
-    for child in node.get("Plans", []):
-        yield from _plan_nodes(child)
 
 
 def _desktop_feed(bucket: str) -> Feed:
@@ -350,7 +330,7 @@ def test_two_channels_at_once_into_their_own_tables(
         assert report.ok, channel
         assert [h["status"] for h in report.hooks] == ["ok"]
         assert differences(db, table_spec("desktop", channel)) == 0
-    assert db.execute("SELECT count(*) FROM sluice.serving_pending").fetchone() == (0,)
+        assert_served(db, table_spec("desktop", channel))
 
 
 @pytest.mark.slow
@@ -364,15 +344,14 @@ def test_readers_see_all_or_nothing_of_an_apply_and_never_wait(
     day2 = generate("desktop", "nightly", rows=0, shards=0, out=bucket, base=bucket, change=0.5)
     import_aggregates(engine, "desktop", "nightly", bucket, refresh=False)
     changed = day2.changed_rows
-    # The apply writes its rows, then waits two seconds before its commit: readers must see
-    # none of them meanwhile. (The MERGE fires the statement's AFTER INSERT triggers once it
-    # has done all its work, updates included.)
+    # The apply releases the held rows, then waits two seconds before its commit: readers
+    # must see none of the change meanwhile.
     db.execute(
         "CREATE FUNCTION pause_apply() RETURNS trigger LANGUAGE plpgsql AS "
         "$$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$"
     )
     db.execute(
-        f"CREATE TRIGGER pause_apply AFTER INSERT ON {SERVING} "
+        f"CREATE TRIGGER pause_apply AFTER DELETE ON {HELD} "
         "FOR EACH STATEMENT EXECUTE FUNCTION pause_apply()"
     )
 
@@ -395,7 +374,7 @@ def test_readers_see_all_or_nothing_of_an_apply_and_never_wait(
             # The changed rows and their new values, as the target holds them now.
             conn.execute(
                 f"CREATE TEMP TABLE wanted AS SELECT b.* FROM {DESKTOP} b "
-                "JOIN sluice.serving_pending p ON p.key_id = b.id"
+                f"JOIN {HELD} h ON h.id = b.id"
             )
             conn.execute("ANALYZE wanted")
             probe = conn.execute("SELECT min(id) FROM wanted").fetchone()
@@ -445,8 +424,8 @@ def test_readers_see_all_or_nothing_of_an_apply_and_never_wait(
     assert errors == []
     assert report.hooks[0]["method"] == "apply"
     assert report.hooks[0]["keys"] == changed
-    # The pause ran inside the apply, after its MERGE had written every row: readers read
-    # for two seconds with the whole change written and not committed.
+    # The pause ran inside the apply, after it had released every held row: readers read
+    # for two seconds with the whole release done and not committed.
     assert report.hooks[0]["seconds"] >= 2.0
     assert set(seen) <= {0, changed}  # all of the change or none of it, never a part
     assert seen[0] == 0 and changed in seen

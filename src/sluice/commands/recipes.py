@@ -64,8 +64,8 @@ def glam_import(
     serving: Annotated[
         Serving,
         typer.Option(
-            help="How the serving copy is kept: a table the changed keys are applied to, or a "
-            "materialized view refreshed concurrently."
+            help="How the serving copy is kept: a view whose changed rows are held back until "
+            "the run ends, or a materialized view refreshed concurrently."
         ),
     ] = Serving.incremental,
     as_json: JsonOpt = False,

@@ -185,7 +185,7 @@ class BulkLoader:
             with phases.measure("index"):
                 repo.restore_indexes(conn, suspended)
         if job.record is not None and mark is not None and rows:
-            with phases.measure("keys"):
+            with phases.measure("hold"):
                 job.record.since(conn, mark)
         counts = Counts(rows_in=rows, inserted=rows, deleted=deleted)
         path = "direct" if suspended is None else "bulk"
@@ -220,7 +220,7 @@ class BulkLoader:
                 mark = job.record.mark(conn) if job.record is not None else None
                 inserted = repo.insert_from_staging(conn, name)
             if job.record is not None and mark is not None and inserted:
-                with phases.measure("keys"):
+                with phases.measure("hold"):
                     job.record.since(conn, mark)
         key = None
         if staged.rejects:

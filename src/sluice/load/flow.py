@@ -215,7 +215,7 @@ class PostgresFlow:
             done = ServingTable(spec).serve(conn, target.target_id, target.state)
         log.info(
             "%s %s (%d %s) in %.2f s",
-            {"apply": "applied to", "build": "built", "fill": "filled"}[done.method],
+            {"apply": "applied to", "build": "built"}[done.method],
             target.view,
             done.keys,
             "keys" if done.method == "apply" else "rows",
@@ -226,8 +226,7 @@ class PostgresFlow:
             "method": done.method,
             "keys": done.keys,
             "seconds": round(done.seconds, 3),
-            # An apply (or a fill in place) never makes readers wait; a build makes them wait
-            # for its swap only.
+            # An apply never makes readers wait; a build makes them wait for its swap only.
             "concurrently": done.method != "build",
         }
 

@@ -18,9 +18,8 @@ from sluice.db import Connection
 from sluice.db.errors import classify
 from sluice.errors import BadInputError, DatabaseUnavailable, SchemaError, SluiceError
 from sluice.formats.csv import Chunk
-from sluice.load import serving_sql as sv
 from sluice.load import statements as st
-from sluice.load.serving import KeyRecorder, ServingTable, State
+from sluice.load.serving import KeyRecorder, ServingTable, State, drop_incremental
 from sluice.load.spec import TableSpec
 from sluice.load.timing import Phases
 
@@ -68,7 +67,7 @@ class TargetRepository:
 
     def ensure(self, conn: Connection) -> State | None:
         """Create the table and its serving copy (a materialized view and its indexes, or an
-        empty serving table) if missing; check an existing table against the declaration.
+        incremental serving view and its held table) if missing; check an existing table against the declaration.
         For an incremental serving copy, return the state its creation gives it (None: keep
         the ledger's)."""
         spec = self.spec
@@ -105,14 +104,12 @@ class TargetRepository:
         return state
 
     def _drop_serving_table(self, conn: Connection) -> None:
-        """A table switched back to a materialized view: drop its incremental serving table
-        (the view takes its name)."""
+        """A table switched back to a materialized view: drop its incremental serving view
+        (the materialized view takes its name), held table and reader indexes."""
         assert self.spec.serving is not None
-        name = f"{self.spec.schema}.{self.spec.serving.name}"
-        row = conn.execute(sv.relkind(), [name]).fetchone()
-        if row is not None and row[0] == "r":
+        if drop_incremental(conn, self.spec):
+            name = f"{self.spec.schema}.{self.spec.serving.name}"
             log.info("%s: serving %s by a materialized view from now on", self.name, name)
-            conn.execute(sv.drop_serving(self.spec, "r"))
 
     def _verify(self, conn: Connection) -> None:
         found = {
@@ -241,10 +238,10 @@ class TargetRepository:
         record: KeyRecorder | None = None,
     ) -> UpsertResult:
         """Merge staged rows into the target on the natural key: insert new keys, update
-        changed values, leave identical rows untouched. With `record`, the keys of the rows
-        written go to the serving copy's pending keys, in the same transaction."""
+        changed values, leave identical rows untouched. With `record`, the rows about to be
+        changed are held for the serving copy first, in the same transaction."""
         spec = self.spec
-        params = record.params if record is not None else {}
+        held = record.held if record is not None else None
         try:
             with phases.measure("classify"):
                 conn.execute(st.classify(spec, staging))
@@ -252,16 +249,16 @@ class TargetRepository:
                 duplicate = conn.execute(st.duplicate_of_changed(spec, staging)).fetchone()
             if duplicate is not None:
                 raise self._duplicate(obj, duplicate)
+            conn.execute("SET LOCAL enable_hashjoin = off")
+            if record is not None:
+                with phases.measure("hold"):
+                    record.matched(conn, staging)
+                    record.null_keys(conn, staging)
             with phases.measure("update"):
-                conn.execute("SET LOCAL enable_hashjoin = off")
                 updated = conn.execute(st.update_changed(spec, staging)).rowcount
-                conn.execute("SET LOCAL enable_hashjoin = on")
-            if record is not None and updated:
-                with phases.measure("keys"):
-                    record.updated(conn, staging)
+            conn.execute("SET LOCAL enable_hashjoin = on")
             with phases.measure("insert"), conn.transaction():  # a savepoint: explain duplicates
-                statement = st.insert_new(spec, staging, record=record is not None)
-                row = conn.execute(statement, params).fetchone()
+                row = conn.execute(st.insert_new(spec, staging, held=held)).fetchone()
             conn.execute(st.drop_delta(staging))
         except psycopg.errors.CardinalityViolation:
             duplicate = conn.execute(st.duplicate_new_key(spec, staging)).fetchone()
@@ -287,10 +284,9 @@ class TargetRepository:
             raise classify(exc, f"inserting into {self.name}") from exc
 
     def delete_feed_rows(self, conn: Connection, record: KeyRecorder | None = None) -> int:
-        params = record.params if record is not None else {}
+        held = record.held if record is not None else None
         try:
-            statement = st.delete_feed_rows(self.spec, record=record is not None)
-            row = conn.execute(statement, params).fetchone()
+            row = conn.execute(st.delete_feed_rows(self.spec, held=held)).fetchone()
             return int(row[0]) if row else 0
         except psycopg.Error as exc:
             raise classify(exc, f"clearing {self.name}") from exc

@@ -1,19 +1,20 @@
-"""Incremental serving copies: a real table that readers use, kept from what each run changed.
+"""Incremental serving copies: a view that readers use, kept from what each run changed.
 
-* **Recording.** Inside each load's transaction, the merge records the surrogate keys it
-  inserted, updated or deleted in ``sluice.serving_pending`` (`KeyRecorder`), so the keys
-  commit with the rows or not at all.
-* **Apply.** At the end of a run one transaction (`ServingTable.serve`) moves the target's
-  pending keys into a temporary table in key order, then one ``MERGE`` updates the serving
-  rows of those keys whose values differ, inserts the ones it lacks, deletes the ones the
-  target no longer has, looking each key up by index in key order, and the target is marked
-  served. Readers read the old rows until that commit and the new ones after it; the
-  apply takes row locks only (no lock a reader would wait for).
-* **Build.** A serving copy that is new (its table was empty and is no longer) or replaces a
-  materialized view is built in bulk (`ServingTable.build`): a new table created and filled in
-  one statement, then indexed, then put in place of the old relation in a moment. Loads record
-  no keys until a copy is ready; the build locks the target's ledger row, so it reads every
-  row of the loads that did not record theirs.
+* **Holding.** The copy is a view over the target and a *held* table (`serving_sql`). Inside
+  each load's transaction, before the merge changes a row, the row as it was goes to the held
+  table (a key inserted is held as absent) (`KeyRecorder`), so the held rows commit with the
+  changes or not at all. The view shows the target less the held keys, plus the held rows:
+  the state of the last apply, whatever the loads have committed since.
+* **Apply.** At the end of a run one transaction (`ServingTable.serve`) deletes the held rows
+  and marks the target served: the view shows the target's current rows of those keys from
+  that commit on. It costs the held rows, not the table, and takes row locks only (no lock a
+  reader would wait for). It waits for the loads in flight on the target (they lock its
+  ledger row for key share), so that no load straddles it.
+* **Build.** A copy that is new (its table was empty and is no longer) or replaces a
+  materialized view (or a serving table of an earlier version) is built in bulk: the declared
+  indexes are built on the target by sorting, and the view takes the old relation's place in
+  a moment. Loads hold nothing until a copy is ready; until then the view is a placeholder
+  with no rows.
 
 Applies and builds of one target take turns (an advisory lock per serving copy); those of
 different targets never wait for each other.
@@ -52,9 +53,8 @@ WAIT_TIMEOUT = "60s"
 #: readers that come meanwhile queue behind it, so it never holds them for long.
 SWAP_LOCK_TIMEOUT = "200ms"
 SWAP_ATTEMPTS = 5
-#: Memory for the build's index sorts and the apply's joins.
+#: Memory for the build's index sorts.
 BUILD_MAINTENANCE_MEM = "512MB"
-APPLY_WORK_MEM = "128MB"
 #: The name an apply's or a build's session shows in pg_stat_activity while it works.
 APPLICATION_NAME = "sluice serving"
 
@@ -72,33 +72,25 @@ class ServingLedger:
             raise classify(exc, f"serving query {name}") from exc
 
     def register(self, target_id: int, kind: str | None, state: State | None) -> str | None:
-        """Record the target's serving kind; return its state. A copy that is not kept
-        incrementally (now) has no pending keys."""
+        """Record the target's serving kind; return its state."""
         row = self._run(
             "register_serving", {"target_id": target_id, "kind": kind, "state": state}
         ).fetchone()
-        found = None if row is None else row[0]
-        if found != "ready":
-            self._run("clear_pending", {"target_id": target_id})
-        return None if found is None else str(found)
+        return None if row is None or row[0] is None else str(row[0])
 
     def recorder(self, target_id: int, spec: TableSpec) -> KeyRecorder | None:
-        """Inside a load's transaction: the recorder of its changed keys, or None when the
-        serving copy is not incremental or not built yet (the build will read every row)."""
+        """Inside a load's transaction: the recorder of what it changes, or None when the
+        serving copy is not incremental or not built yet (the build reads every row)."""
         if spec.serving is None or spec.serving.kind != "incremental":
             return None
         row = self._run("serving_for_load", {"target_id": target_id}).fetchone()
         if row is None or row[0] != "incremental" or row[1] != "ready":
             return None
-        return KeyRecorder(target_id, spec)
+        return KeyRecorder(spec)
 
     def due(self, target_ids: list[int]) -> list[Due]:
         rows = self._run("serving_due", {"target_ids": target_ids}).fetchall()
         return [Due(int(i), str(n), str(v), k, s, int(q)) for i, n, v, k, s, q in rows]
-
-    def pending(self, target_id: int) -> int:
-        row = self._run("pending_count", {"target_id": target_id}).fetchone()
-        return int(row[0]) if row else 0
 
 
 @dataclass(frozen=True)
@@ -115,15 +107,22 @@ class Due:
 
 @dataclass
 class KeyRecorder:
-    """Records, inside a load's transaction, the keys the load changes."""
+    """Holds, inside a load's transaction, the rows the load is about to change."""
 
-    target_id: int
     spec: TableSpec
     _sequence: str | None = None
 
     @property
-    def params(self) -> dict[str, Any]:
-        return {"target_id": self.target_id}
+    def held(self) -> sql.Identifier:
+        return sv.held(self.spec)
+
+    def _execute(
+        self, conn: Connection, statement: sql.Composed, params: dict[str, Any] | None = None
+    ) -> None:
+        try:
+            conn.execute(statement, params)
+        except psycopg.Error as exc:
+            raise classify(exc, "holding the rows a load changes") from exc
 
     def mark(self, conn: Connection) -> int:
         """Before rows are inserted with keys from the identity sequence: a value below them."""
@@ -145,28 +144,34 @@ class KeyRecorder:
         return int(found[0])
 
     def since(self, conn: Connection, mark: int) -> None:
-        """Record the keys inserted by this session since `mark`."""
-        try:
-            conn.execute(
-                sv.record_since(self.spec),
-                {**self.params, "since": mark, "sequence": self._sequence},
-            )
-        except psycopg.Error as exc:
-            raise classify(exc, "recording the keys of a load") from exc
+        """Hold as absent the keys inserted by this session since `mark`."""
+        self._execute(
+            conn,
+            sv.hold_inserted_since(self.spec),
+            {"since": mark, "sequence": self._sequence},
+        )
 
-    def updated(self, conn: Connection, staging: str) -> None:
-        """Record the keys a staged merge updated."""
+    def matched(self, conn: Connection, staging: str) -> None:
+        """Before a staged merge updates the rows its delta matched: hold them."""
+        self._execute(conn, sv.hold_matched(self.spec, staging))
+
+    def null_keys(self, conn: Connection, staging: str) -> None:
+        """Before a staged merge inserts its new rows: hold the rows that new rows with a NULL
+        in their key will update instead."""
+        if not sv.has_nullable_key(self.spec):
+            return
         try:
-            conn.execute(sv.record_updated(staging), self.params)
+            row = conn.execute(sv.delta_has_null_key(self.spec, staging)).fetchone()
         except psycopg.Error as exc:
-            raise classify(exc, "recording the keys of a load") from exc
+            raise classify(exc, "holding the rows a load changes") from exc
+        if row is not None and row[0]:
+            self._execute(conn, sv.hold_null_keys(self.spec, staging))
 
 
 @dataclass(frozen=True)
 class ServingResult:
-    #: ``apply`` (pending keys), ``build`` (a new table put in place), ``fill`` (a build that
-    #: filled the serving table in place because a reader held it).
-    method: Literal["apply", "build", "fill"]
+    #: ``apply`` (held rows released), ``build`` (indexes built, the view put in place).
+    method: Literal["apply", "build"]
     seconds: float
     keys: int
 
@@ -179,130 +184,103 @@ class ServingTable:
         self.spec = spec
         self.name = f"{spec.schema}.{spec.serving.name}"
 
-    def relkind(self, conn: Connection) -> str | None:
-        row = conn.execute(sv.relkind(), [self.name]).fetchone()
+    def relkind(self, conn: Connection, name: str | None = None) -> str | None:
+        row = conn.execute(sv.relkind(), [name or self.name]).fetchone()
         return None if row is None or row[0] is None else str(row[0])
 
     def ensure(self, conn: Connection) -> State | None:
-        """Inside the target's creation transaction: create the empty serving table and its
-        indexes if there is no relation of that name. Return the state it gives the copy
+        """Inside the target's creation transaction: create the held table, and a placeholder
+        view if there is no relation of the view's name. Return the state it gives the copy
         (None: keep the state the ledger has)."""
-        kind = self.relkind(conn)
-        if kind == "m":
-            return "build"  # a materialized view to replace: built once, then kept
-        if kind is not None:
-            return None
         spec = self.spec
         assert spec.serving is not None
-        conn.execute(sv.create_empty(spec, spec.serving.name))
-        for index in sv.indexes(spec):
-            name = st.index_name(spec.serving.name, index)
-            conn.execute(sv.create_index(spec, spec.serving.name, index, name))
+        if self.relkind(conn, f"{spec.schema}.{sv.held_name(spec.serving.name)}") is None:
+            conn.execute(sv.create_held(spec))
+            conn.execute(sv.held_key(spec))
+        kind = self.relkind(conn)
+        if kind == "v":
+            return None
+        if kind is not None:
+            return "build"  # a materialized view (or an earlier serving table) to replace
+        conn.execute(sv.placeholder(spec))
         row = conn.execute(st.target_is_empty(spec)).fetchone()
         return "empty" if row and row[0] else "build"
 
     def serve(self, conn: Connection, target_id: int, state: str | None) -> ServingResult:
-        """Bring the copy up to date: build it, or apply the pending keys. `conn` is in
+        """Bring the copy up to date: build it, or apply the held rows. `conn` is in
         autocommit mode; the work is one transaction."""
         started = time.perf_counter()
         try:
             with conn.transaction():
                 self._begin(conn)
-                row = ServingLedger(conn)._run("serving_target", {"target_id": target_id})
-                current = row.fetchone()
+                ledger = ServingLedger(conn)
+                # Waits for the loads in flight on the target, and keeps new ones waiting.
+                current = ledger._run("lock_target", {"target_id": target_id}).fetchone()
+                seq = int(current[0]) if current else 0
                 state = str(current[1]) if current and current[1] else state
                 if state == "ready":
-                    keys = self._apply(conn, target_id, int(current[0]) if current else 0)
-                    method: Literal["apply", "build", "fill"] = "apply"
+                    keys = self._apply(conn)
+                    method: Literal["apply", "build"] = "apply"
                 else:
-                    keys, method = self._build(conn, target_id)
+                    keys = self._build(conn)
+                    method = "build"
+                ledger._run(
+                    "serving_applied", {"target_id": target_id, "seq": seq, "state": "ready"}
+                )
         except psycopg.Error as exc:
             raise classify(exc, f"bringing the serving copy {self.name} up to date") from exc
         return ServingResult(method, time.perf_counter() - started, keys)
 
     def _begin(self, conn: Connection) -> None:
         conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(WAIT_TIMEOUT)))
-        conn.execute("SET LOCAL jit = off")
-        conn.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(APPLY_WORK_MEM)))
         conn.execute("SELECT set_config('application_name', %s, true)", [APPLICATION_NAME])
         conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LOCK_NAMESPACE, self.name])
 
-    def _apply(self, conn: Connection, target_id: int, seq: int) -> int:
-        """The pending keys, applied; return how many. The changes they stand for were
-        counted in `seq` (read before the keys were taken, so a load that commits meanwhile
-        is applied now or next time, never lost)."""
-        keys = max(conn.execute(sv.take_keys(), {"target_id": target_id}).rowcount, 0)
-        written = 0
-        if keys:
-            apply_plan(conn)
-            written = max(conn.execute(sv.apply(self.spec)).rowcount, 0)
-        log.debug("%s: %d keys, %d rows written", self.name, keys, written)
-        ServingLedger(conn)._run(
-            "serving_applied", {"target_id": target_id, "seq": seq, "state": "ready"}
-        )
+    def _apply(self, conn: Connection) -> int:
+        """Release the held rows; return how many."""
+        keys = max(conn.execute(sv.release(self.spec)).rowcount, 0)
+        log.debug("%s: %d held rows released", self.name, keys)
         return keys
 
-    def _build(self, conn: Connection, target_id: int) -> tuple[int, Literal["build", "fill"]]:
-        """Create, fill and index a new table, then put it in the old relation's place."""
+    def _build(self, conn: Connection) -> int:
+        """Build the reader indexes on the target, then put the view in the old relation's
+        place; return the target's rows."""
         spec = self.spec
-        assert spec.serving is not None
-        ledger = ServingLedger(conn)
-        locked = ledger._run("lock_for_build", {"target_id": target_id}).fetchone()
-        seq = int(locked[0]) if locked else 0
         conn.execute(
             sql.SQL("SET LOCAL maintenance_work_mem = {}").format(
                 sql.Literal(BUILD_MAINTENANCE_MEM)
             )
         )
-        building = sv.build_name(spec)
-        conn.execute(sv.drop_if_exists(spec, building))
-        rows = conn.execute(sv.create_filled(spec, building)).rowcount
-        names = []
-        method: Literal["build", "fill"] = "build"
         for index in sv.indexes(spec):
-            temporary = st.index_name(building, index)
-            conn.execute(sv.create_index(spec, building, index, temporary))
-            names.append((temporary, st.index_name(spec.serving.name, index)))
-        if not self._swap(conn, building, names):
-            if self.relkind(conn) != "r":
-                raise DatabaseUnavailable(
-                    f"building {self.name}: a session kept the old serving relation in use "
-                    f"for {SWAP_ATTEMPTS} attempts; the next run builds it"
-                )
-            # A reader holds the serving table (a transaction left open after a read): fill
-            # it in place instead, with row locks only, and let the reader be.
-            log.info("%s: a reader holds the serving table; filling it in place", self.name)
-            conn.execute(sv.drop_if_exists(spec, building))
-            conn.execute(sv.delete_all(spec))
-            rows = conn.execute(sv.fill_in_place(spec)).rowcount
-            method = "fill"
-        conn.execute(sql.SQL("ANALYZE {}").format(sv.serving(spec)))
-        ledger._run("clear_pending", {"target_id": target_id})
-        ledger._run("serving_applied", {"target_id": target_id, "seq": seq, "state": "ready"})
-        return max(rows, 0), method
+            conn.execute(sv.create_index(spec, index))
+        conn.execute(sv.analyze(spec))
+        conn.execute(sv.release(spec))
+        if not self._swap(conn):
+            raise DatabaseUnavailable(
+                f"building {self.name}: a session kept the old serving relation in use "
+                f"for {SWAP_ATTEMPTS} attempts; the next run builds it"
+            )
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(st.table(spec))).fetchone()
+        return int(row[0]) if row else 0
 
-    def _swap(self, conn: Connection, building: str, names: list[tuple[str, str]]) -> bool:
-        """Drop the old relation and rename the new table (and its indexes) into its place;
-        False if a session kept the old relation in use. Its lock is asked for briefly and
-        again, so that a reader holding it (a transaction left open) never makes the other
-        readers queue for long."""
+    def _swap(self, conn: Connection) -> bool:
+        """Put the view in place of the relation of its name (a placeholder view, a
+        materialized view, an earlier serving table); False if a session kept that relation
+        in use. Its lock is asked for briefly and again, so that a reader holding it (a
+        transaction left open) never makes the other readers queue for long."""
         spec = self.spec
-        assert spec.serving is not None
         for attempt in range(SWAP_ATTEMPTS):
             try:
                 with conn.transaction():  # a savepoint: a timeout leaves the build usable
-                    kind = self.relkind(conn)
-                    if kind is not None:
-                        conn.execute(
-                            sql.SQL("SET LOCAL lock_timeout = {}").format(
-                                sql.Literal(SWAP_LOCK_TIMEOUT)
-                            )
+                    conn.execute(
+                        sql.SQL("SET LOCAL lock_timeout = {}").format(
+                            sql.Literal(SWAP_LOCK_TIMEOUT)
                         )
-                        # The drop takes the relation's exclusive lock, within that timeout.
-                        conn.execute(sv.drop_serving(spec, kind))
-                    conn.execute(sv.rename_table(spec, building, spec.serving.name))
-                    for temporary, final in names:
-                        conn.execute(sv.rename_index(spec, temporary, final))
+                    )
+                    kind = self.relkind(conn)
+                    if kind is not None and kind != "v":
+                        conn.execute(sv.drop_relation(spec, kind))
+                    conn.execute(sv.view(spec, replace=kind == "v"))
                     conn.execute(
                         sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(WAIT_TIMEOUT))
                     )
@@ -313,13 +291,20 @@ class ServingTable:
         return False
 
 
-def apply_plan(conn: Connection) -> None:
-    """The apply's planner settings, for the rest of its transaction: only nested loops, so
-    each key is looked up by index in key order (see `serving_sql.apply`), never a hash join
-    that reads the whole serving table to find a tenth of it and writes its rows in random
-    order, nor a merge join that reads a whole index."""
-    conn.execute("SET LOCAL enable_hashjoin = off")
-    conn.execute("SET LOCAL enable_mergejoin = off")
+def drop_incremental(conn: Connection, spec: TableSpec) -> bool:
+    """A table served by a materialized view from now on: drop its incremental view, held
+    table and reader indexes on the target (the materialized view has its own). True if there
+    was an incremental copy."""
+    assert spec.serving is not None
+    name = f"{spec.schema}.{spec.serving.name}"
+    row = conn.execute(sv.relkind(), [name]).fetchone()
+    kind = None if row is None or row[0] is None else str(row[0])
+    if kind is not None and kind != "m":
+        conn.execute(sv.drop_relation(spec, kind))
+    conn.execute(sv.drop_held(spec))
+    for index in sv.indexes(spec):
+        conn.execute(sv.drop_index(spec, index))
+    return kind is not None and kind != "m"
 
 
 @dataclass(frozen=True)
@@ -344,17 +329,30 @@ class ServingStatus:
 
 
 def serving_overview(conn: Connection) -> list[ServingStatus]:
-    """Per target: the kind of its serving copy, the keys waiting, and whether it is current."""
+    """Per target: the kind of its serving copy, the rows held, and whether it is current."""
     try:
         rows = conn.execute(Q["serving_overview"]).fetchall()
+        found = []
+        for name, view, kind, state, changes, refreshed, at in rows:
+            current: bool | None = None
+            pending = 0
+            if view is not None:
+                current = int(changes) <= int(refreshed)
+                if kind == "incremental":
+                    pending = _held(conn, str(view))
+                    current = current and state in ("empty", "ready") and pending == 0
+            found.append(ServingStatus(str(name), view, kind, state, pending, current, at))
     except psycopg.Error as exc:
         raise classify(exc, "serving query serving_overview") from exc
-    found = []
-    for name, view, kind, state, pending, changes, refreshed, at in rows:
-        current: bool | None = None
-        if view is not None:
-            current = int(changes) <= int(refreshed)
-            if kind == "incremental":
-                current = current and state in ("empty", "ready") and int(pending) == 0
-        found.append(ServingStatus(str(name), view, kind, state, int(pending), current, at))
     return found
+
+
+def _held(conn: Connection, view: str) -> int:
+    """The rows held for the serving view `view` (``schema.name``); 0 if it has no held table
+    yet."""
+    schema, _, name = view.partition(".")
+    held = f"{schema}.{sv.held_name(name)}"
+    if conn.execute(sv.relkind(), [held]).fetchone() in (None, (None,)):
+        return 0
+    row = conn.execute(sv.held_count(schema, name)).fetchone()
+    return int(row[0]) if row else 0

@@ -1,9 +1,14 @@
 """SQL of incremental serving copies, composed with `psycopg.sql` from a table's declaration.
 
-The serving copy is a table with the target's surrogate key and declared columns, in that order.
-Keys changed by loads are recorded in ``sluice.serving_pending`` (target id, surrogate key); the
-apply moves them into a temporary table and brings exactly those rows of the serving table to
-the target's current rows, in one ``MERGE``.
+The serving copy is a view with the target's surrogate key and declared columns, in that
+order, over two tables: the target itself, and the copy's *held* table (``<view>_held``). A
+load that changes a row of the target first holds the row as it was (its pre-image, or a mark
+that the key was absent), in the same transaction; the view shows the target's rows less the
+held keys, plus the held pre-images. So readers see the state of the last apply whatever the
+loads have committed since, and the apply is the deletion of the held rows.
+
+The held table has a column ``sluice_present`` first, then the target's columns in the target's
+order (it is created from the target), so that a pre-image is ``true, t.*`` of a target row.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from psycopg import sql
 from sluice.load import statements as st
 from sluice.load.spec import Index, TableSpec
 
-PENDING = st.PENDING
+#: The held table's first column: false for a key the target did not have at the last apply.
+PRESENT = sql.Identifier("sluice_present")
 
 
 def serving(spec: TableSpec) -> sql.Identifier:
@@ -32,10 +38,14 @@ def _short(name: str, suffix: str) -> str:
     return f"{full[: 63 - len(suffix) - 10]}_{digest}_{suffix}"
 
 
-def build_name(spec: TableSpec) -> str:
-    """The table a bulk build fills before it takes the serving copy's place."""
+def held_name(view: str) -> str:
+    """The held table of the serving view named `view` (in the view's schema)."""
+    return _short(view, "held")
+
+
+def held(spec: TableSpec) -> sql.Identifier:
     assert spec.serving is not None
-    return _short(spec.serving.name, "build")
+    return sql.Identifier(spec.schema, held_name(spec.serving.name))
 
 
 def columns(spec: TableSpec) -> tuple[str, ...]:
@@ -45,13 +55,19 @@ def columns(spec: TableSpec) -> tuple[str, ...]:
 
 
 def indexes(spec: TableSpec) -> tuple[Index, ...]:
-    """The declared indexes, and a unique one on the surrogate key if none is declared: the
-    apply finds rows by that key."""
+    """The declared indexes the target carries for the view's readers: all but a unique one on
+    the surrogate key alone, which the target's primary key already is."""
     assert spec.serving is not None and spec.surrogate is not None
-    declared = spec.serving.indexes
-    if any(ix.unique and ix.columns == (spec.surrogate,) for ix in declared):
-        return declared
-    return (Index((spec.surrogate,), unique=True), *declared)
+    return tuple(
+        ix
+        for ix in spec.serving.indexes
+        if not (ix.unique and ix.method == "btree" and ix.columns == (spec.surrogate,))
+    )
+
+
+def index_name(spec: TableSpec, index: Index) -> str:
+    """A reader index's name on the target (named after the target, not the view)."""
+    return st.index_name(spec.name, index)
 
 
 def _names(cols: tuple[str, ...], prefix: str | None = None) -> sql.Composed:
@@ -61,76 +77,90 @@ def _names(cols: tuple[str, ...], prefix: str | None = None) -> sql.Composed:
 
 
 def relkind() -> sql.SQL:
-    """What the serving name is now: ``r`` a table, ``m`` a materialized view, NULL nothing."""
+    """What a name is now: ``v`` a view, ``m`` a materialized view, ``r`` a table (a serving
+    table of an earlier version), NULL nothing."""
     return sql.SQL("SELECT relkind::text FROM pg_class WHERE oid = to_regclass(%s)")
 
 
-def create_empty(spec: TableSpec, name: str) -> sql.Composed:
-    """An empty serving table (the target's column types and collations, no defaults)."""
-    assert spec.serving is not None
+# -- schema ------------------------------------------------------------------------------------
+
+
+def create_held(spec: TableSpec) -> sql.Composed:
+    """The empty held table: ``sluice_present``, then the target's columns, types and
+    collations (no constraints: an absent key's row holds only its key)."""
     return sql.SQL(
-        "CREATE TABLE {} WITH (fillfactor = {}) AS SELECT {} FROM {} WITH NO DATA"
+        "CREATE TABLE {held} AS SELECT true AS {present}, t.* FROM {table} t WITH NO DATA"
+    ).format(held=held(spec), present=PRESENT, table=st.table(spec))
+
+
+def held_key(spec: TableSpec) -> sql.Composed:
+    assert spec.surrogate is not None
+    return sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(
+        held(spec), sql.Identifier(spec.surrogate)
+    )
+
+
+def drop_held(spec: TableSpec) -> sql.Composed:
+    return sql.SQL("DROP TABLE IF EXISTS {}").format(held(spec))
+
+
+def placeholder(spec: TableSpec) -> sql.Composed:
+    """The view before its first build: the serving columns and no rows. Loads hold nothing
+    until the build, so the view must not show the target yet."""
+    return sql.SQL("CREATE VIEW {} AS SELECT {} FROM {} WHERE false").format(
+        serving(spec), _names(columns(spec)), st.table(spec)
+    )
+
+
+def view(spec: TableSpec, *, replace: bool) -> sql.Composed:
+    """The serving view: the target's rows whose keys are not held, and the held pre-images.
+    A reader's condition on an indexed column reaches the target's index through the first
+    branch; the held table is small (the keys changed since the last apply)."""
+    assert spec.surrogate is not None
+    cols = columns(spec)
+    return sql.SQL(
+        "CREATE {replace}VIEW {view} AS "
+        "SELECT {tcols} FROM {table} t "
+        "WHERE NOT EXISTS (SELECT FROM {held} h WHERE h.{sur} = t.{sur}) "
+        "UNION ALL SELECT {hcols} FROM {held} h WHERE h.{present}"
     ).format(
-        sql.Identifier(spec.schema, name),
-        sql.Literal(spec.serving.fillfactor),
-        _names(columns(spec)),
-        st.table(spec),
+        replace=sql.SQL("OR REPLACE " if replace else ""),
+        view=serving(spec),
+        tcols=_names(cols, "t"),
+        table=st.table(spec),
+        held=held(spec),
+        sur=sql.Identifier(spec.surrogate),
+        hcols=_names(cols, "h"),
+        present=PRESENT,
     )
 
 
-def create_filled(spec: TableSpec, name: str) -> sql.Composed:
-    """The bulk build's create-and-fill: one statement, no index yet."""
-    assert spec.serving is not None
-    return sql.SQL("CREATE TABLE {} WITH (fillfactor = {}) AS SELECT {} FROM {}").format(
-        sql.Identifier(spec.schema, name),
-        sql.Literal(spec.serving.fillfactor),
-        _names(columns(spec)),
-        st.table(spec),
-    )
+def drop_relation(spec: TableSpec, relkind: str) -> sql.Composed:
+    what = {"m": "MATERIALIZED VIEW", "v": "VIEW"}.get(relkind, "TABLE")
+    return sql.SQL("DROP {} {}").format(sql.SQL(what), serving(spec))
 
 
-def create_index(spec: TableSpec, table: str, index: Index, name: str) -> sql.Composed:
-    return sql.SQL("CREATE {}INDEX {} ON {} USING {} ({})").format(
+def create_index(spec: TableSpec, index: Index) -> sql.Composed:
+    return sql.SQL("CREATE {}INDEX IF NOT EXISTS {} ON {} USING {} ({})").format(
         sql.SQL("UNIQUE " if index.unique else ""),
-        sql.Identifier(name),
-        sql.Identifier(spec.schema, table),
+        sql.Identifier(index_name(spec, index)),
+        st.table(spec),
         sql.SQL(index.method),
         _names(index.columns),
     )
 
 
-def drop_serving(spec: TableSpec, relkind: str) -> sql.Composed:
-    what = "MATERIALIZED VIEW" if relkind == "m" else "TABLE"
-    return sql.SQL("DROP {} {}").format(sql.SQL(what), serving(spec))
-
-
-def rename_table(spec: TableSpec, old: str, new: str) -> sql.Composed:
-    return sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-        sql.Identifier(spec.schema, old), sql.Identifier(new)
+def drop_index(spec: TableSpec, index: Index) -> sql.Composed:
+    return sql.SQL("DROP INDEX IF EXISTS {}").format(
+        sql.Identifier(spec.schema, index_name(spec, index))
     )
 
 
-def rename_index(spec: TableSpec, old: str, new: str) -> sql.Composed:
-    return sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-        sql.Identifier(spec.schema, old), sql.Identifier(new)
-    )
+def analyze(spec: TableSpec) -> sql.Composed:
+    return sql.SQL("ANALYZE {}").format(st.table(spec))
 
 
-def drop_if_exists(spec: TableSpec, name: str) -> sql.Composed:
-    return sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(spec.schema, name))
-
-
-def delete_all(spec: TableSpec) -> sql.Composed:
-    return sql.SQL("DELETE FROM {}").format(serving(spec))
-
-
-def fill_in_place(spec: TableSpec) -> sql.Composed:
-    return sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-        serving(spec), _names(columns(spec)), _names(columns(spec)), st.table(spec)
-    )
-
-
-# -- recording the keys a load changed -------------------------------------------------------
+# -- holding what a load changes -----------------------------------------------------------
 
 
 def identity_sequence() -> sql.SQL:
@@ -143,85 +173,89 @@ def next_key() -> sql.SQL:
     return sql.SQL("SELECT nextval(%s::regclass)")
 
 
-def record_since(spec: TableSpec) -> sql.Composed:
-    """Record the keys this session's inserts just took from the identity sequence: those
-    above the value drawn before (`since`) up to the sequence's current value in this session.
-    Keys of other sessions in that range are recorded too, which costs nothing but a redundant
-    apply of an unchanged row: each session's ids rise, and ranges cached by other sessions
-    either end below `since` or fall inside this one."""
+def hold_inserted_since(spec: TableSpec) -> sql.Composed:
+    """Hold as absent the keys this session's inserts just took from the identity sequence:
+    those above the value drawn before (`since`) up to the sequence's current value in this
+    session. Keys of other sessions in that range are held too if they were inserted since the
+    last apply, which is what their own load held; each session's ids rise, and ranges cached
+    by other sessions either end below `since` or fall inside this one."""
     assert spec.surrogate is not None
     sur = sql.Identifier(spec.surrogate)
     return sql.SQL(
-        "INSERT INTO {pending} (target_id, key_id) SELECT %(target_id)s, {sur} FROM {table} "
+        "INSERT INTO {held} ({present}, {sur}) SELECT false, {sur} FROM {table} "
         "WHERE {sur} > %(since)s AND {sur} <= currval(%(sequence)s::regclass) "
         "ON CONFLICT DO NOTHING"
-    ).format(pending=PENDING, sur=sur, table=st.table(spec))
+    ).format(held=held(spec), present=PRESENT, sur=sur, table=st.table(spec))
 
 
-def record_updated(staging_name: str) -> sql.Composed:
-    """Record the keys of the rows a staged merge updated (the delta's matched rows)."""
+def hold_matched(spec: TableSpec, staging_name: str) -> sql.Composed:
+    """Before a staged merge updates the rows its delta matched: hold them as they are. A key
+    held already (changed by an earlier load since the last apply) keeps its older image.
+    Walks the delta in key order (the caller turns hash joins off), as the update does."""
+    assert spec.surrogate is not None
     return sql.SQL(
-        "INSERT INTO {pending} (target_id, key_id) SELECT %(target_id)s, {tid} FROM {delta} "
-        "WHERE {tid} IS NOT NULL ON CONFLICT DO NOTHING"
-    ).format(pending=PENDING, tid=st.TID, delta=st.delta(staging_name))
+        "INSERT INTO {held} SELECT true, t.* FROM "
+        "(SELECT {tid} FROM {delta} WHERE {tid} IS NOT NULL ORDER BY {tid}) d "
+        "JOIN {table} t ON t.{sur} = d.{tid} ON CONFLICT DO NOTHING"
+    ).format(
+        held=held(spec),
+        tid=st.TID,
+        delta=st.delta(staging_name),
+        table=st.table(spec),
+        sur=sql.Identifier(spec.surrogate),
+    )
+
+
+def _key_part_null(spec: TableSpec, alias: str) -> sql.Composed:
+    nullable = [c.name for c in spec.all_columns if c.name in spec.key and c.nullable]
+    return sql.SQL(" OR ").join(
+        sql.SQL("{} IS NULL").format(sql.Identifier(alias, c)) for c in nullable
+    )
+
+
+def has_nullable_key(spec: TableSpec) -> bool:
+    return any(c.name in spec.key and c.nullable for c in spec.all_columns)
+
+
+def hold_null_keys(spec: TableSpec, staging_name: str) -> sql.Composed:
+    """Before a staged merge inserts its new rows: hold the target rows that new rows with a
+    NULL in their key will update (the delta's match uses ``=``, which a NULL never meets; the
+    insert's conflict on the NULLS NOT DISTINCT key finds them). Only for keys with a nullable
+    column, and the caller runs it only when the delta has such a row."""
+    keys = st.file_keys(spec)
+    same = [
+        sql.SQL("t.{c} IS NOT DISTINCT FROM d.{c}").format(c=sql.Identifier(k)) for k in keys
+    ] + st.constants_match(spec, "t")
+    return sql.SQL(
+        "INSERT INTO {held} SELECT true, t.* FROM {table} t WHERE EXISTS ("
+        "SELECT FROM {delta} d WHERE d.{tid} IS NULL AND ({null}) AND {same}) "
+        "ON CONFLICT DO NOTHING"
+    ).format(
+        held=held(spec),
+        table=st.table(spec),
+        delta=st.delta(staging_name),
+        tid=st.TID,
+        null=_key_part_null(spec, "d"),
+        same=sql.SQL(" AND ").join(same),
+    )
+
+
+def delta_has_null_key(spec: TableSpec, staging_name: str) -> sql.Composed:
+    return sql.SQL(
+        "SELECT EXISTS (SELECT FROM {delta} d WHERE d.{tid} IS NULL AND ({null}))"
+    ).format(delta=st.delta(staging_name), tid=st.TID, null=_key_part_null(spec, "d"))
 
 
 # -- the apply --------------------------------------------------------------------------------
 
-#: The temporary table an apply moves the target's pending keys into (dropped at its commit).
-KEYS = sql.Identifier("sluice_serving_keys")
+
+def release(spec: TableSpec) -> sql.Composed:
+    """The apply: every held row its snapshot sees leaves the held table, and the view shows
+    the target's rows of those keys. Rows held by loads that commit later stay held."""
+    return sql.SQL("DELETE FROM {}").format(held(spec))
 
 
-def take_keys() -> sql.Composed:
-    """Move the target's pending keys (parameter ``target_id``) into a temporary table, in key
-    order; the statement's row count is the number of keys. The keys leave the ledger at the
-    apply's commit and stay if it rolls back.
-
-    Key order is the serving table's physical order (it is built from the table, which is
-    filled in key order), so the apply's lookups and writes walk both tables from front to
-    back: each page is read once and written while it is still in the buffer cache."""
-    return sql.SQL(
-        "CREATE TEMPORARY TABLE {keys} ON COMMIT DROP AS "
-        "WITH k AS (DELETE FROM {pending} WHERE target_id = %(target_id)s RETURNING key_id) "
-        "SELECT key_id FROM k ORDER BY key_id"
-    ).format(keys=KEYS, pending=PENDING)
-
-
-def apply(spec: TableSpec) -> sql.Composed:
-    """One set-wise ``MERGE`` over the keys taken: the serving rows of those keys whose values
-    differ are updated, the rows the copy lacks inserted and (for a table whose loads delete)
-    the rows of keys the table no longer has deleted. Its row count is the rows written.
-
-    Each key is looked up once in the table and once in the serving copy, in key order (the
-    caller turns hash joins off: a hash join would read the whole serving table to find a tenth
-    of it, and write its rows in random order). An updated row is rewritten in place: only
-    value columns ever change in a target (keys are never updated), so the indexed columns stay
-    put and the update is a HOT one where the page has room (no index is touched). A row whose
-    values are already current is left alone."""
-    assert spec.surrogate is not None
-    cols = tuple(c.name for c in spec.all_columns)
-    sur = sql.Identifier(spec.surrogate)
-    deleted = sql.SQL("WHEN MATCHED AND b.{present} IS NULL THEN DELETE ").format(
-        present=sql.Identifier("sluice_present")
-    )
-    return sql.SQL(
-        "MERGE INTO {serving} s USING (SELECT k.key_id AS sluice_key, b.{sur} AS sluice_present, "
-        "{bcols} FROM {keys} k LEFT JOIN {table} b ON b.{sur} = k.key_id) b "
-        "ON s.{sur} = b.sluice_key "
-        "{deleted}"
-        "WHEN MATCHED AND b.sluice_present IS NOT NULL AND ({old}) IS DISTINCT FROM ({new}) "
-        "THEN UPDATE SET ({cols}) = ROW({new}) "
-        "WHEN NOT MATCHED AND b.sluice_present IS NOT NULL THEN "
-        "INSERT ({all}) VALUES (b.sluice_key, {new})"
-    ).format(
-        serving=serving(spec),
-        sur=sur,
-        bcols=_names(cols, "b"),
-        keys=KEYS,
-        table=st.table(spec),
-        deleted=deleted if spec.mode == "replace" else sql.SQL(""),
-        old=_names(cols, "s"),
-        new=_names(cols, "b"),
-        cols=_names(cols),
-        all=_names(columns(spec)),
+def held_count(schema: str, view: str) -> sql.Composed:
+    return sql.SQL("SELECT count(*)::bigint FROM {}").format(
+        sql.Identifier(schema, held_name(view))
     )

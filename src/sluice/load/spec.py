@@ -120,8 +120,9 @@ class ServingView:
     """The copy of a table that readers use, with its indexes; readers never see it half
     changed.
 
-    ``incremental`` (the default): a real table, built in bulk once, then kept from the keys
-    each run changed, applied in one transaction at the end of the run. ``matview``: a
+    ``incremental`` (the default): a view over the table and the rows each run's loads held
+    back as they were; the declared indexes are built on the table once, in bulk, and the
+    held rows are released in one transaction at the end of the run. ``matview``: a
     materialized view refreshed concurrently after each run that changed the table; it must
     have a unique btree index without a WHERE clause (``REFRESH ... CONCURRENTLY`` requires
     one)."""
@@ -129,16 +130,9 @@ class ServingView:
     name: str
     indexes: tuple[Index, ...] = ()
     kind: ServingKind = "incremental"
-    #: Heap fill factor of an incremental serving table. Its only writes are the applies,
-    #: which rewrite value columns of a tenth of the rows or so: with a fifth of each page free
-    #: nearly every one of those updates stays on its page (HOT, no index touched) where 90
-    #: leaves room for one row of a wide table and a quarter of the updates move.
-    fillfactor: int = 80
 
     def __post_init__(self) -> None:
         check_identifier(self.name, "view")
-        if not 10 <= self.fillfactor <= 100:
-            raise ConfigError(f"serving copy {self.name!r}: fillfactor must be within 10..100")
         if self.kind not in SERVING_KINDS:
             raise ConfigError(
                 f"serving copy {self.name!r}: kind must be one of {', '.join(SERVING_KINDS)}, "
@@ -310,7 +304,6 @@ class TableSpec:
                         ),
                         # A declaration registered before serving kinds existed was a view.
                         kind=serving.get("kind", "matview"),
-                        fillfactor=serving.get("fillfactor", ServingView.fillfactor),
                     ),
                 }
             )

@@ -14,8 +14,6 @@ from sluice.load.spec import Column, CsvFormat, Index, TableSpec
 
 STAGING_SCHEMA = "sluice_staging"
 TID = sql.Identifier("sluice_tid")
-#: The keys changed since the last apply of an incremental serving copy (on the ledger).
-PENDING = sql.Identifier("sluice", "serving_pending")
 
 _TYPE_ALIASES = {
     "int": "integer",
@@ -162,7 +160,7 @@ def copy_from_stdin(target: sql.Identifier, spec: TableSpec, fmt: CsvFormat) -> 
     )
 
 
-def _constants_match(spec: TableSpec, alias: str) -> list[sql.Composable]:
+def constants_match(spec: TableSpec, alias: str) -> list[sql.Composable]:
     return [
         sql.SQL("{} = current_setting({})").format(
             sql.Identifier(alias, c.name), sql.Literal(setting_name(c.name))
@@ -185,7 +183,7 @@ def classify(spec: TableSpec, staging_name: str) -> sql.Composed:
     file_keys = [k for k in spec.key if k in spec.file_columns]
     join = [
         sql.SQL("{} = {}").format(sql.Identifier("t", k), sql.Identifier("s", k)) for k in file_keys
-    ] + _constants_match(spec, "t")
+    ] + constants_match(spec, "t")
     return sql.SQL(
         "CREATE UNLOGGED TABLE {delta} WITH (autovacuum_enabled = false) AS "
         "SELECT s.*, t.{sur} AS {tid} FROM {staging} s LEFT JOIN {target} t ON {join} "
@@ -210,7 +208,7 @@ def duplicate_of_changed(spec: TableSpec, staging_name: str) -> sql.Composed:
     that key twice (the other copy may even equal the stored row). Only changed rows are
     checked, so an unchanged re-import pays nothing; duplicate new keys are caught by the
     insert."""
-    keys = _file_keys(spec)
+    keys = file_keys(spec)
     join = sql.SQL(" AND ").join(
         sql.SQL("s.{} = d.{}").format(sql.Identifier(k), sql.Identifier(k)) for k in keys
     )
@@ -228,13 +226,13 @@ def duplicate_of_changed(spec: TableSpec, staging_name: str) -> sql.Composed:
 
 
 def duplicate_new_key(spec: TableSpec, staging_name: str) -> sql.Composed:
-    keys = _names(_file_keys(spec))
+    keys = _names(file_keys(spec))
     return sql.SQL(
         "SELECT {keys} FROM {delta} WHERE {tid} IS NULL GROUP BY {keys} HAVING count(*) > 1 LIMIT 1"
     ).format(keys=keys, delta=delta(staging_name), tid=TID)
 
 
-def _file_keys(spec: TableSpec) -> tuple[str, ...]:
+def file_keys(spec: TableSpec) -> tuple[str, ...]:
     return tuple(k for k in spec.key if k in spec.file_columns)
 
 
@@ -260,21 +258,24 @@ def update_changed(spec: TableSpec, staging_name: str) -> sql.Composed:
     )
 
 
-def insert_new(spec: TableSpec, staging_name: str, *, record: bool = False) -> sql.Composed:
+def insert_new(
+    spec: TableSpec, staging_name: str, *, held: sql.Identifier | None = None
+) -> sql.Composed:
     """Insert the delta rows that matched nothing; rows whose key exists after all (a NULL in
-    the key, or a concurrent load) update it, unless their values are the same. With `record`,
-    the keys of the rows it wrote go to the pending keys of the serving copy (parameter
-    ``target_id``), in the same statement."""
+    the key, or a concurrent load) update it, unless their values are the same. With `held`
+    (an incremental serving copy's held table), the keys it inserted are held as absent, in
+    the same statement."""
     assert spec.surrogate is not None
     sets = sql.SQL(", ").join(
         sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(v), sql.Identifier(v))
         for v in spec.value_columns
     )
     cols = _names(spec.file_columns)
+    sur = sql.Identifier(spec.surrogate)
     recorded = sql.SQL(
-        ", r AS (INSERT INTO {pending} (target_id, key_id) SELECT %(target_id)s, sluice_key "
-        "FROM i ON CONFLICT DO NOTHING)"
-    ).format(pending=PENDING)
+        ", r AS (INSERT INTO {held} (sluice_present, {sur}) SELECT false, sluice_key "
+        "FROM i WHERE inserted ON CONFLICT DO NOTHING)"
+    ).format(held=held, sur=sur)
     return sql.SQL(
         "WITH i AS (INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {delta} "
         "WHERE {tid} IS NULL ON CONFLICT ON CONSTRAINT {key} DO UPDATE SET {sets} "
@@ -288,8 +289,8 @@ def insert_new(spec: TableSpec, staging_name: str, *, record: bool = False) -> s
         key=sql.Identifier(spec.constraint),
         sets=sets,
         differ=_values_differ(spec, "t", "excluded"),
-        sur=sql.Identifier(spec.surrogate),
-        recorded=recorded if record else sql.SQL(""),
+        sur=sur,
+        recorded=recorded if held is not None else sql.SQL(""),
     )
 
 
@@ -300,20 +301,21 @@ def insert_all(spec: TableSpec, staging_name: str) -> sql.Composed:
     )
 
 
-def delete_feed_rows(spec: TableSpec, *, record: bool = False) -> sql.Composed:
+def delete_feed_rows(spec: TableSpec, *, held: sql.Identifier | None = None) -> sql.Composed:
     """Rows a replacing load takes the place of: the whole table, or this feed's constants.
-    The statement returns the number of rows deleted; with `record`, their keys also go to the
-    pending keys of the serving copy (parameter ``target_id``)."""
-    conditions = _constants_match(spec, spec.name)
+    The statement returns the number of rows deleted; with `held` (an incremental serving
+    copy's held table), the rows deleted are held as they were, in the same statement."""
+    conditions = constants_match(spec, spec.name)
     where = sql.SQL(" WHERE {}").format(sql.SQL(" AND ").join(conditions)) if conditions else None
-    returning = sql.Identifier(spec.surrogate) if spec.surrogate else sql.SQL("1")
-    recorded = sql.SQL(
-        ", r AS (INSERT INTO {pending} (target_id, key_id) SELECT %(target_id)s, sluice_key "
-        "FROM d ON CONFLICT DO NOTHING)"
-    ).format(pending=PENDING)
+    if held is None:
+        return sql.SQL("WITH d AS (DELETE FROM {}{} RETURNING 1) SELECT count(*) FROM d").format(
+            table(spec), where or sql.SQL("")
+        )
     return sql.SQL(
-        "WITH d AS (DELETE FROM {}{} RETURNING {} AS sluice_key){} SELECT count(*) FROM d"
-    ).format(table(spec), where or sql.SQL(""), returning, recorded if record else sql.SQL(""))
+        "WITH d AS (DELETE FROM {table}{where} RETURNING *), "
+        "r AS (INSERT INTO {held} SELECT true, d.* FROM d ON CONFLICT DO NOTHING) "
+        "SELECT count(*) FROM d"
+    ).format(table=table(spec), where=where or sql.SQL(""), held=held)
 
 
 def table_columns() -> sql.SQL:
