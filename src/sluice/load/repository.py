@@ -67,9 +67,9 @@ class TargetRepository:
 
     def ensure(self, conn: Connection) -> State | None:
         """Create the table and its serving copy (a materialized view and its indexes, or an
-        incremental serving view and its held table) if missing; check an existing table against the declaration.
-        For an incremental serving copy, return the state its creation gives it (None: keep
-        the ledger's)."""
+        incremental serving view and its held table) if missing; check an existing table
+        against the declaration. For an incremental serving copy, return the state its
+        creation gives it (None: keep the ledger's)."""
         spec = self.spec
         state: State | None = None
         try:
