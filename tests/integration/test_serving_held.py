@@ -69,7 +69,7 @@ def _rounds(engine: Engine, tmp_path: Path, db: psycopg.Connection, mode: str, s
             rows[key] = rng.randrange(100, 200)
         for key in rng.sample(sorted(rows, key=str), 5):
             del rows[key]
-        for i in range(5):
+        for _ in range(5):
             rows[(f"n{rng.randrange(10**6)}", rng.choice(["eu", None]))] = rng.randrange(100)
         _write(bucket, rows)
         before = _rows(db, "view_prices")
