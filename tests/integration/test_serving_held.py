@@ -12,6 +12,8 @@ from psycopg import sql
 
 from sluice.api import Engine
 from sluice.load import serving_sql as sv
+from sluice.load import statements as st
+from sluice.load.serving import KeyRecorder
 from sluice.load.spec import Column, Feed, ServingView, TableSpec
 
 
@@ -96,3 +98,42 @@ def test_a_replacing_feed_shows_nothing_before_the_apply(
     engine: Engine, tmp_path: Path, db: psycopg.Connection
 ) -> None:
     _rounds(engine, tmp_path, db, "replace", seed=12)
+
+
+def test_a_key_inserted_and_applied_while_a_load_merges_is_held_by_that_load(
+    engine: Engine, tmp_path: Path, db: psycopg.Connection, database_url: str
+) -> None:
+    """Load B matches its rows, finds key k new; meanwhile load A inserts k and commits, and
+    A's run applies (k is no longer held); then B's insert updates k. B must hold k as A left
+    it, so that readers see B's value only after B's own apply."""
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    spec = _spec("upsert")
+    feed = Feed(name="prices", table=spec, source=str(bucket), pattern=r"prices\.csv")
+    _write(bucket, {("a", "eu"): 1})
+    engine.run_feeds([feed])
+    staging = "race_b"
+    recorder = KeyRecorder(spec)
+    with psycopg.connect(database_url) as b:
+        b.execute(st.create_staging(spec, staging))
+        b.execute("INSERT INTO sluice_staging.race_b VALUES ('k', 'eu', 200)")
+        b.execute(st.classify(spec, staging))  # B's match: k is new (B's transaction stays open)
+
+        _write(bucket, {("a", "eu"): 1, ("k", "eu"): 100})
+        assert engine.run_feeds([feed]).hooks[0]["method"] == "apply"  # A: k inserted, applied
+        assert ("k", "eu", 100) in [r[1:] for r in _rows(db, "view_prices")]
+
+        recorder.matched(b, staging)
+        b.execute(st.update_changed(spec, staging))
+        recorder.new_keys(b, staging)
+        row = b.execute(st.insert_new(spec, staging, held=recorder.held)).fetchone()
+        assert row == (0, 1)  # not inserted: B's insert updated A's row
+        b.execute(sql.SQL("UPDATE sluice.targets SET changes_seq = changes_seq + 1"))
+        b.execute(st.drop_delta(staging))
+        b.execute(st.drop_staging(staging))
+        b.commit()
+
+    assert ("k", "eu", 200) in [r[1:] for r in _rows(db, "prices")]
+    assert ("k", "eu", 100) in [r[1:] for r in _rows(db, "view_prices")]  # A's, until B applies
+    engine.refresh_views([feed])
+    assert _rows(db, "view_prices") == _rows(db, "prices")

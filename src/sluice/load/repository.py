@@ -253,10 +253,13 @@ class TargetRepository:
             if record is not None:
                 with phases.measure("hold"):
                     record.matched(conn, staging)
-                    record.null_keys(conn, staging)
             with phases.measure("update"):
                 updated = conn.execute(st.update_changed(spec, staging)).rowcount
             conn.execute("SET LOCAL enable_hashjoin = on")
+            if record is not None:
+                # Right before the insert: what a load committed since the match is held too.
+                with phases.measure("hold"):
+                    record.new_keys(conn, staging)
             with phases.measure("insert"), conn.transaction():  # a savepoint: explain duplicates
                 row = conn.execute(st.insert_new(spec, staging, held=held)).fetchone()
             conn.execute(st.drop_delta(staging))

@@ -6,10 +6,10 @@
   changes or not at all. The view shows the target less the held keys, plus the held rows:
   the state of the last apply, whatever the loads have committed since.
 * **Apply.** At the end of a run one transaction (`ServingTable.serve`) deletes the held rows
-  and marks the target served: the view shows the target's current rows of those keys from
-  that commit on. It costs the held rows, not the table, and takes row locks only (no lock a
-  reader would wait for). It waits for the loads in flight on the target (they lock its
-  ledger row for key share), so that no load straddles it.
+  its snapshot sees and marks the target served: the view shows the target's current rows of
+  those keys from that commit on. It costs the held rows, not the table, and takes row locks
+  only: no reader waits for it, and neither do the loads of other runs on the table (their
+  rows, held after its snapshot, stay held).
 * **Build.** A copy that is new (its table was empty and is no longer) or replaces a
   materialized view (or a serving table of an earlier version) is built in bulk: the declared
   indexes are built on the target by sorting, and the view takes the old relation's place in
@@ -155,9 +155,10 @@ class KeyRecorder:
         """Before a staged merge updates the rows its delta matched: hold them."""
         self._execute(conn, sv.hold_matched(self.spec, staging))
 
-    def null_keys(self, conn: Connection, staging: str) -> None:
-        """Before a staged merge inserts its new rows: hold the rows that new rows with a NULL
-        in their key will update instead."""
+    def new_keys(self, conn: Connection, staging: str) -> None:
+        """Before a staged merge inserts its new rows: hold the rows that some of them will
+        update instead (their key was inserted since the match, or has a NULL part)."""
+        self._execute(conn, sv.hold_new_keys(self.spec, staging))
         if not sv.has_nullable_key(self.spec):
             return
         try:
@@ -214,10 +215,13 @@ class ServingTable:
             with conn.transaction():
                 self._begin(conn)
                 ledger = ServingLedger(conn)
-                # Waits for the loads in flight on the target, and keeps new ones waiting.
-                current = ledger._run("lock_target", {"target_id": target_id}).fetchone()
-                seq = int(current[0]) if current else 0
+                current = ledger._run("serving_target", {"target_id": target_id}).fetchone()
                 state = str(current[1]) if current and current[1] else state
+                if state != "ready":
+                    # Waits for the loads in flight on the target, which hold nothing, and
+                    # keeps new ones waiting: the build reads all of their rows.
+                    current = ledger._run("lock_target", {"target_id": target_id}).fetchone()
+                seq = int(current[0]) if current else 0
                 if state == "ready":
                     keys = self._apply(conn)
                     method: Literal["apply", "build"] = "apply"

@@ -18,9 +18,8 @@ RETURNING serving_state
 
 -- name: serving_for_load
 -- Inside a load's transaction: whether it must hold the rows it changes. The row lock lasts
--- until the load commits, so a build or an apply (which lock the row FOR UPDATE) starts only
--- after the loads in flight have committed: a build reads the rows of loads that held
--- nothing, and no load straddles an apply.
+-- until the load commits, so a build (which locks the row FOR UPDATE) starts only after the
+-- loads that held nothing have committed, and reads their rows.
 SELECT serving_kind, serving_state
 FROM sluice.targets
 WHERE id = %(target_id)s
@@ -36,9 +35,14 @@ WHERE t.id = ANY(%(target_ids)s::bigint[]) AND t.serving_view IS NOT NULL
   AND (t.changes_seq > t.refreshed_seq OR t.serving_state = 'build')
 ORDER BY t.name
 
+-- name: serving_target
+SELECT changes_seq, serving_state
+FROM sluice.targets
+WHERE id = %(target_id)s
+
 -- name: lock_target
--- A build or an apply waits for the loads in flight on the target (they hold the row FOR KEY
--- SHARE) and keeps new ones waiting until it commits.
+-- A build waits for the loads in flight on the target (they hold the row FOR KEY SHARE) and
+-- keeps new ones waiting until it commits.
 SELECT changes_seq, serving_state
 FROM sluice.targets
 WHERE id = %(target_id)s

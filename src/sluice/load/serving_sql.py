@@ -206,6 +206,27 @@ def hold_matched(spec: TableSpec, staging_name: str) -> sql.Composed:
     )
 
 
+def hold_new_keys(spec: TableSpec, staging_name: str) -> sql.Composed:
+    """Before a staged merge inserts the delta's rows that matched nothing: hold the target
+    rows that have their keys after all, which a load that committed since this one's match
+    inserted. The insert's conflict will update them; a held row of theirs (the key absent)
+    keeps its place, and one an apply released meanwhile is held again here as it is now.
+    NULL key parts never meet ``=``: `hold_null_keys` holds those rows."""
+    same = [
+        sql.SQL("t.{c} = d.{c}").format(c=sql.Identifier(k)) for k in st.file_keys(spec)
+    ] + st.constants_match(spec, "t")
+    return sql.SQL(
+        "INSERT INTO {held} SELECT true, t.* FROM {table} t WHERE EXISTS ("
+        "SELECT FROM {delta} d WHERE d.{tid} IS NULL AND {same}) ON CONFLICT DO NOTHING"
+    ).format(
+        held=held(spec),
+        table=st.table(spec),
+        delta=st.delta(staging_name),
+        tid=st.TID,
+        same=sql.SQL(" AND ").join(same),
+    )
+
+
 def _key_part_null(spec: TableSpec, alias: str) -> sql.Composed:
     nullable = [c.name for c in spec.all_columns if c.name in spec.key and c.nullable]
     return sql.SQL(" OR ").join(
