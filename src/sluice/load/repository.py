@@ -287,9 +287,9 @@ class TargetRepository:
             raise classify(exc, f"inserting into {self.name}") from exc
 
     def delete_feed_rows(self, conn: Connection, record: KeyRecorder | None = None) -> int:
-        held = record.held if record is not None else None
+        hold = record.hold("d") if record is not None else None
         try:
-            row = conn.execute(st.delete_feed_rows(self.spec, held=held)).fetchone()
+            row = conn.execute(st.delete_feed_rows(self.spec, hold=hold)).fetchone()
             return int(row[0]) if row else 0
         except psycopg.Error as exc:
             raise classify(exc, f"clearing {self.name}") from exc

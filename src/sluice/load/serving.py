@@ -116,6 +116,10 @@ class KeyRecorder:
     def held(self) -> sql.Identifier:
         return sv.held(self.spec)
 
+    def hold(self, alias: str) -> sql.Composed:
+        """The start of the statement that holds the rows `alias` names (`serving_sql.hold`)."""
+        return sv.hold(self.spec, alias)
+
     def _execute(
         self, conn: Connection, statement: sql.Composed, params: dict[str, Any] | None = None
     ) -> None:

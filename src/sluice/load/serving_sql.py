@@ -7,8 +7,8 @@ that the key was absent), in the same transaction; the view shows the target's r
 held keys, plus the held pre-images. So readers see the state of the last apply whatever the
 loads have committed since, and the apply is the deletion of the held rows.
 
-The held table has a column ``sluice_present`` first, then the target's columns in the target's
-order (it is created from the target), so that a pre-image is ``true, t.*`` of a target row.
+The held table has a column ``sluice_present`` first, then the serving columns with the
+target's types and collations (it is created from the target); every statement names them.
 """
 
 from __future__ import annotations
@@ -50,8 +50,16 @@ def held(spec: TableSpec) -> sql.Identifier:
 
 def columns(spec: TableSpec) -> tuple[str, ...]:
     """The serving copy's columns: the surrogate key, then the declared columns."""
-    assert spec.surrogate is not None
-    return (spec.surrogate, *(c.name for c in spec.all_columns))
+    return st.row_columns(spec)
+
+
+def hold(spec: TableSpec, alias: str) -> sql.Composed:
+    """The start of a statement that holds the rows `alias` names as they are: ``INSERT INTO
+    held (sluice_present, columns) SELECT true, alias.columns``."""
+    cols = columns(spec)
+    return sql.SQL("INSERT INTO {held} ({present}, {cols}) SELECT true, {image}").format(
+        held=held(spec), present=PRESENT, cols=_names(cols), image=_names(cols, alias)
+    )
 
 
 def indexes(spec: TableSpec) -> tuple[Index, ...]:
@@ -89,8 +97,8 @@ def create_held(spec: TableSpec) -> sql.Composed:
     """The empty held table: ``sluice_present``, then the target's columns, types and
     collations (no constraints: an absent key's row holds only its key)."""
     return sql.SQL(
-        "CREATE TABLE {held} AS SELECT true AS {present}, t.* FROM {table} t WITH NO DATA"
-    ).format(held=held(spec), present=PRESENT, table=st.table(spec))
+        "CREATE TABLE {held} AS SELECT true AS {present}, {cols} FROM {table} WITH NO DATA"
+    ).format(held=held(spec), present=PRESENT, cols=_names(columns(spec)), table=st.table(spec))
 
 
 def held_key(spec: TableSpec) -> sql.Composed:
@@ -194,11 +202,10 @@ def hold_matched(spec: TableSpec, staging_name: str) -> sql.Composed:
     Walks the delta in key order (the caller turns hash joins off), as the update does."""
     assert spec.surrogate is not None
     return sql.SQL(
-        "INSERT INTO {held} SELECT true, t.* FROM "
-        "(SELECT {tid} FROM {delta} WHERE {tid} IS NOT NULL ORDER BY {tid}) d "
+        "{hold} FROM (SELECT {tid} FROM {delta} WHERE {tid} IS NOT NULL ORDER BY {tid}) d "
         "JOIN {table} t ON t.{sur} = d.{tid} ON CONFLICT DO NOTHING"
     ).format(
-        held=held(spec),
+        hold=hold(spec, "t"),
         tid=st.TID,
         delta=st.delta(staging_name),
         table=st.table(spec),
@@ -216,10 +223,10 @@ def hold_new_keys(spec: TableSpec, staging_name: str) -> sql.Composed:
         sql.SQL("t.{c} = d.{c}").format(c=sql.Identifier(k)) for k in st.file_keys(spec)
     ] + st.constants_match(spec, "t")
     return sql.SQL(
-        "INSERT INTO {held} SELECT true, t.* FROM {table} t WHERE EXISTS ("
+        "{hold} FROM {table} t WHERE EXISTS ("
         "SELECT FROM {delta} d WHERE d.{tid} IS NULL AND {same}) ON CONFLICT DO NOTHING"
     ).format(
-        held=held(spec),
+        hold=hold(spec, "t"),
         table=st.table(spec),
         delta=st.delta(staging_name),
         tid=st.TID,
@@ -248,11 +255,11 @@ def hold_null_keys(spec: TableSpec, staging_name: str) -> sql.Composed:
         sql.SQL("t.{c} IS NOT DISTINCT FROM d.{c}").format(c=sql.Identifier(k)) for k in keys
     ] + st.constants_match(spec, "t")
     return sql.SQL(
-        "INSERT INTO {held} SELECT true, t.* FROM {table} t WHERE EXISTS ("
+        "{hold} FROM {table} t WHERE EXISTS ("
         "SELECT FROM {delta} d WHERE d.{tid} IS NULL AND ({null}) AND {same}) "
         "ON CONFLICT DO NOTHING"
     ).format(
-        held=held(spec),
+        hold=hold(spec, "t"),
         table=st.table(spec),
         delta=st.delta(staging_name),
         tid=st.TID,

@@ -301,21 +301,29 @@ def insert_all(spec: TableSpec, staging_name: str) -> sql.Composed:
     )
 
 
-def delete_feed_rows(spec: TableSpec, *, held: sql.Identifier | None = None) -> sql.Composed:
+def row_columns(spec: TableSpec) -> tuple[str, ...]:
+    """A target row's columns: the surrogate key, then the declared columns."""
+    assert spec.surrogate is not None
+    return (spec.surrogate, *(c.name for c in spec.all_columns))
+
+
+def delete_feed_rows(spec: TableSpec, *, hold: sql.Composed | None = None) -> sql.Composed:
     """Rows a replacing load takes the place of: the whole table, or this feed's constants.
-    The statement returns the number of rows deleted; with `held` (an incremental serving
-    copy's held table), the rows deleted are held as they were, in the same statement."""
+    The statement returns the number of rows deleted; with `hold` (the start of the statement
+    that holds rows ``d`` for an incremental serving copy), the rows deleted are held as they
+    were, in the same statement."""
     conditions = constants_match(spec, spec.name)
     where = sql.SQL(" WHERE {}").format(sql.SQL(" AND ").join(conditions)) if conditions else None
-    if held is None:
+    if hold is None:
         return sql.SQL("WITH d AS (DELETE FROM {}{} RETURNING 1) SELECT count(*) FROM d").format(
             table(spec), where or sql.SQL("")
         )
     return sql.SQL(
-        "WITH d AS (DELETE FROM {table}{where} RETURNING *), "
-        "r AS (INSERT INTO {held} SELECT true, d.* FROM d ON CONFLICT DO NOTHING) "
-        "SELECT count(*) FROM d"
-    ).format(table=table(spec), where=where or sql.SQL(""), held=held)
+        "WITH d AS (DELETE FROM {table}{where} RETURNING {cols}), "
+        "r AS ({hold} FROM d ON CONFLICT DO NOTHING) SELECT count(*) FROM d"
+    ).format(
+        table=table(spec), where=where or sql.SQL(""), cols=_names(row_columns(spec)), hold=hold
+    )
 
 
 def table_columns() -> sql.SQL:
