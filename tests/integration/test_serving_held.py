@@ -13,7 +13,7 @@ from psycopg import sql
 from sluice.api import Engine
 from sluice.load import serving_sql as sv
 from sluice.load import statements as st
-from sluice.load.serving import KeyRecorder
+from sluice.load.serving import RowHolder
 from sluice.load.spec import Column, Feed, ServingView, TableSpec
 
 
@@ -113,7 +113,7 @@ def test_a_key_inserted_and_applied_while_a_load_merges_is_held_by_that_load(
     _write(bucket, {("a", "eu"): 1})
     engine.run_feeds([feed])
     staging = "race_b"
-    recorder = KeyRecorder(spec)
+    recorder = RowHolder(spec)
     with psycopg.connect(database_url) as b:
         b.execute(st.create_staging(spec, staging))
         b.execute("INSERT INTO sluice_staging.race_b VALUES ('k', 'eu', 200)")

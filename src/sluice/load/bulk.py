@@ -41,7 +41,7 @@ from sluice.ledger.records import Counts, Unit
 from sluice.ledger.steps import ProgressSink
 from sluice.load.rejects import Reject, rejects_key, render, rescue
 from sluice.load.repository import KeyExists, TargetRepository, drop_staging_table
-from sluice.load.serving import KeyRecorder
+from sluice.load.serving import RowHolder
 from sluice.load.spec import Feed
 from sluice.load.timing import Phases
 from sluice.store import Store
@@ -77,9 +77,9 @@ class LoadJob:
     #: load build the empty table's indexes after its COPY: that takes the table's exclusive
     #: lock for the whole load, and loads running beside it would wait instead of working.
     alone: Callable[[], bool] = lambda: True
-    #: Records the keys the load changes for the target's incremental serving copy (None:
-    #: the copy is a view, or not built yet, or there is none).
-    record: KeyRecorder | None = None
+    #: Holds the rows the load changes for the target's incremental serving copy (None:
+    #: the copy is a materialized view, or not built yet, or there is none).
+    record: RowHolder | None = None
 
 
 @dataclass

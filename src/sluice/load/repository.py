@@ -19,7 +19,7 @@ from sluice.db.errors import classify
 from sluice.errors import BadInputError, DatabaseUnavailable, SchemaError, SluiceError
 from sluice.formats.csv import Chunk
 from sluice.load import statements as st
-from sluice.load.serving import KeyRecorder, ServingTable, State, drop_incremental
+from sluice.load.serving import RowHolder, ServingTable, State, drop_incremental
 from sluice.load.spec import TableSpec
 from sluice.load.timing import Phases
 
@@ -235,7 +235,7 @@ class TargetRepository:
         staging: str,
         obj: str,
         phases: Phases,
-        record: KeyRecorder | None = None,
+        record: RowHolder | None = None,
     ) -> UpsertResult:
         """Merge staged rows into the target on the natural key: insert new keys, update
         changed values, leave identical rows untouched. With `record`, the rows about to be
@@ -286,7 +286,7 @@ class TargetRepository:
         except psycopg.Error as exc:
             raise classify(exc, f"inserting into {self.name}") from exc
 
-    def delete_feed_rows(self, conn: Connection, record: KeyRecorder | None = None) -> int:
+    def delete_feed_rows(self, conn: Connection, record: RowHolder | None = None) -> int:
         hold = record.hold("d") if record is not None else None
         try:
             row = conn.execute(st.delete_feed_rows(self.spec, hold=hold)).fetchone()

@@ -2,7 +2,7 @@
 
 * **Holding.** The copy is a view over the target and a *held* table (`serving_sql`). Inside
   each load's transaction, before the merge changes a row, the row as it was goes to the held
-  table (a key inserted is held as absent) (`KeyRecorder`), so the held rows commit with the
+  table (a key inserted is held as absent) (`RowHolder`), so the held rows commit with the
   changes or not at all. The view shows the target less the held keys, plus the held rows:
   the state of the last apply, whatever the loads have committed since.
 * **Apply.** At the end of a run one transaction (`ServingTable.serve`) deletes the held rows
@@ -78,15 +78,15 @@ class ServingLedger:
         ).fetchone()
         return None if row is None or row[0] is None else str(row[0])
 
-    def recorder(self, target_id: int, spec: TableSpec) -> KeyRecorder | None:
-        """Inside a load's transaction: the recorder of what it changes, or None when the
+    def recorder(self, target_id: int, spec: TableSpec) -> RowHolder | None:
+        """Inside a load's transaction: the holder of the rows it changes, or None when the
         serving copy is not incremental or not built yet (the build reads every row)."""
         if spec.serving is None or spec.serving.kind != "incremental":
             return None
         row = self._run("serving_for_load", {"target_id": target_id}).fetchone()
         if row is None or row[0] != "incremental" or row[1] != "ready":
             return None
-        return KeyRecorder(spec)
+        return RowHolder(spec)
 
     def due(self, target_ids: list[int]) -> list[Due]:
         rows = self._run("serving_due", {"target_ids": target_ids}).fetchall()
@@ -106,7 +106,7 @@ class Due:
 
 
 @dataclass
-class KeyRecorder:
+class RowHolder:
     """Holds, inside a load's transaction, the rows the load is about to change."""
 
     spec: TableSpec
