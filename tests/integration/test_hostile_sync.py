@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-import sluice.sync.engine as sync_engine
+import sluice.sync.walk as sync_walk
 from sluice.api import Engine
 from sluice.recipes.cryoet.api import load
 from sluice.recipes.cryoet.generate import generate_tree
@@ -380,7 +380,7 @@ def test_an_unexpected_error_fails_its_scope_alone(
     for folder, box_id in (("a", 1), ("b", 2)):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "box.json").write_text(json.dumps({**GOOD_BOX, "id": box_id}))
-    diff = sync_engine._diff
+    diff = sync_walk._diff
     calls: list[str] = []
 
     def fails_once(entity: Entity, *args: Any) -> Any:
@@ -389,7 +389,7 @@ def test_an_unexpected_error_fails_its_scope_alone(
             raise RuntimeError("a defect")
         return diff(entity, *args)
 
-    monkeypatch.setattr(sync_engine, "_diff", fails_once)
+    monkeypatch.setattr(sync_walk, "_diff", fails_once)
     first, second = sync_boxes(engine, tmp_path)
 
     assert (first.ok, first.error) == (False, "unexpected RuntimeError: a defect")

@@ -315,7 +315,8 @@ def test_coercion_raises_nothing_but_value_rejected(kind: str) -> None:
 #: Modules of sluice.sync that may import the engine: the package's face, and the sync flow of
 #: the runtime (which drives the engine). The engine's own inputs (spec, view, values) never
 #: do: that was the cycle.
-MAY_IMPORT_THE_ENGINE = {"__init__.py", "flow.py"}
+#: The package's face, its flow, and the engine's own walk (for the types of its caller).
+MAY_IMPORT_THE_ENGINE = {"__init__.py", "flow.py", "walk.py"}
 
 
 def imported_modules(path: Path) -> set[str]:
