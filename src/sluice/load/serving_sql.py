@@ -14,6 +14,7 @@ target's types and collations (it is created from the target); every statement n
 from __future__ import annotations
 
 import hashlib
+from typing import Literal
 
 from psycopg import sql
 
@@ -213,25 +214,39 @@ def hold_matched(spec: TableSpec, staging_name: str) -> sql.Composed:
     )
 
 
+def _hold_unmatched(
+    spec: TableSpec,
+    staging_name: str,
+    same: Literal["=", "IS NOT DISTINCT FROM"],
+    among: sql.Composable,
+) -> sql.Composed:
+    """Hold the target rows that have the key of a delta row that matched nothing (of those
+    `among` selects), key parts compared with `same`."""
+    compared = [
+        sql.SQL("t.{c} {same} d.{c}").format(c=sql.Identifier(k), same=sql.SQL(same))
+        for k in st.file_keys(spec)
+    ] + st.constants_match(spec, "t")
+    return sql.SQL(
+        "{hold} FROM {table} t WHERE EXISTS ("
+        "SELECT FROM {delta} d WHERE d.{tid} IS NULL{among} AND {compared}) "
+        "ON CONFLICT DO NOTHING"
+    ).format(
+        hold=hold(spec, "t"),
+        table=st.table(spec),
+        delta=st.delta(staging_name),
+        tid=st.TID,
+        among=among,
+        compared=sql.SQL(" AND ").join(compared),
+    )
+
+
 def hold_new_keys(spec: TableSpec, staging_name: str) -> sql.Composed:
     """Before a staged merge inserts the delta's rows that matched nothing: hold the target
     rows that have their keys after all, which a load that committed since this one's match
     inserted. The insert's conflict will update them; a held row of theirs (the key absent)
     keeps its place, and one an apply released meanwhile is held again here as it is now.
     NULL key parts never meet ``=``: `hold_null_keys` holds those rows."""
-    same = [
-        sql.SQL("t.{c} = d.{c}").format(c=sql.Identifier(k)) for k in st.file_keys(spec)
-    ] + st.constants_match(spec, "t")
-    return sql.SQL(
-        "{hold} FROM {table} t WHERE EXISTS ("
-        "SELECT FROM {delta} d WHERE d.{tid} IS NULL AND {same}) ON CONFLICT DO NOTHING"
-    ).format(
-        hold=hold(spec, "t"),
-        table=st.table(spec),
-        delta=st.delta(staging_name),
-        tid=st.TID,
-        same=sql.SQL(" AND ").join(same),
-    )
+    return _hold_unmatched(spec, staging_name, "=", sql.SQL(""))
 
 
 def _key_part_null(spec: TableSpec, alias: str) -> sql.Composed:
@@ -250,22 +265,8 @@ def hold_null_keys(spec: TableSpec, staging_name: str) -> sql.Composed:
     NULL in their key will update (the delta's match uses ``=``, which a NULL never meets; the
     insert's conflict on the NULLS NOT DISTINCT key finds them). Only for keys with a nullable
     column, and the caller runs it only when the delta has such a row."""
-    keys = st.file_keys(spec)
-    same = [
-        sql.SQL("t.{c} IS NOT DISTINCT FROM d.{c}").format(c=sql.Identifier(k)) for k in keys
-    ] + st.constants_match(spec, "t")
-    return sql.SQL(
-        "{hold} FROM {table} t WHERE EXISTS ("
-        "SELECT FROM {delta} d WHERE d.{tid} IS NULL AND ({null}) AND {same}) "
-        "ON CONFLICT DO NOTHING"
-    ).format(
-        hold=hold(spec, "t"),
-        table=st.table(spec),
-        delta=st.delta(staging_name),
-        tid=st.TID,
-        null=_key_part_null(spec, "d"),
-        same=sql.SQL(" AND ").join(same),
-    )
+    among = sql.SQL(" AND ({})").format(_key_part_null(spec, "d"))
+    return _hold_unmatched(spec, staging_name, "IS NOT DISTINCT FROM", among)
 
 
 def delta_has_null_key(spec: TableSpec, staging_name: str) -> sql.Composed:
