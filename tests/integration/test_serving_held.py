@@ -137,3 +137,35 @@ def test_a_key_inserted_and_applied_while_a_load_merges_is_held_by_that_load(
     assert ("k", "eu", 100) in [r[1:] for r in _rows(db, "view_prices")]  # A's, until B applies
     engine.refresh_views([feed])
     assert _rows(db, "view_prices") == _rows(db, "prices")
+
+
+def test_ids_another_session_took_inside_a_loads_range_are_not_held_by_it(
+    engine: Engine, tmp_path: Path, db: psycopg.Connection, database_url: str
+) -> None:
+    """A load holds the ids its inserts drew as absent, by their range. Another session's
+    block of ids can fall inside that range (each caches 1,000): its row, committed and
+    served already, must stay in the view."""
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    spec = _spec("upsert")
+    feed = Feed(name="prices", table=spec, source=str(bucket), pattern=r"prices\.csv")
+    _write(bucket, {("a", "eu"): 1})
+    engine.run_feeds([feed])
+    holder = RowHolder(spec)
+    insert = (
+        "INSERT INTO prices (sku, region, price) "
+        "SELECT 'x' || g, 'eu', g FROM generate_series(1, %s) g"
+    )
+    with psycopg.connect(database_url) as a, psycopg.connect(database_url, autocommit=True) as b:
+        mark = holder.mark(a)  # draws a block of 1,000 ids for this session
+        a.execute(insert, [999])  # the rest of that block
+        b.execute("INSERT INTO prices (sku, region, price) VALUES ('other', 'eu', 7)")  # next block
+        a.execute(insert.replace("'x'", "'y'"), [10])  # a block after the other session's
+        holder.since(a, mark)
+        a.execute("UPDATE sluice.targets SET changes_seq = changes_seq + 1")  # as a load does
+        a.commit()
+
+    assert _held(db) == 1009
+    assert ("other", "eu", 7) in [r[1:] for r in _rows(db, "view_prices")]
+    engine.refresh_views([feed])
+    assert _rows(db, "view_prices") == _rows(db, "prices")

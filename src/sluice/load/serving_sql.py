@@ -185,14 +185,15 @@ def next_key() -> sql.SQL:
 def hold_inserted_since(spec: TableSpec) -> sql.Composed:
     """Hold as absent the keys this session's inserts just took from the identity sequence:
     those above the value drawn before (`since`) up to the sequence's current value in this
-    session. Keys of other sessions in that range are held too if they were inserted since the
-    last apply, which is what their own load held; each session's ids rise, and ranges cached
-    by other sessions either end below `since` or fall inside this one."""
+    session, written by the same (sub)transaction as the row of that last value. Each
+    session's ids rise, but blocks cached by other sessions may fall inside the range: their
+    rows, committed and perhaps applied already, are not this load's to hold."""
     assert spec.surrogate is not None
     sur = sql.Identifier(spec.surrogate)
     return sql.SQL(
         "INSERT INTO {held} ({present}, {sur}) SELECT false, {sur} FROM {table} "
         "WHERE {sur} > %(since)s AND {sur} <= currval(%(sequence)s::regclass) "
+        "AND xmin = (SELECT xmin FROM {table} WHERE {sur} = currval(%(sequence)s::regclass)) "
         "ON CONFLICT DO NOTHING"
     ).format(held=held(spec), present=PRESENT, sur=sur, table=st.table(spec))
 
