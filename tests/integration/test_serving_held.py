@@ -100,18 +100,24 @@ def test_a_replacing_feed_shows_nothing_before_the_apply(
     _rounds(engine, tmp_path, db, "replace", seed=12)
 
 
+def _served_prices(engine: Engine, tmp_path: Path) -> tuple[Path, Feed]:
+    """An upserting feed of one row, imported: its serving copy is ready."""
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    feed = Feed(name="prices", table=_spec("upsert"), source=str(bucket), pattern=r"prices\.csv")
+    _write(bucket, {("a", "eu"): 1})
+    engine.run_feeds([feed])
+    return bucket, feed
+
+
 def test_a_key_inserted_and_applied_while_a_load_merges_is_held_by_that_load(
     engine: Engine, tmp_path: Path, db: psycopg.Connection, database_url: str
 ) -> None:
     """Load B matches its rows, finds key k new; meanwhile load A inserts k and commits, and
     A's run applies (k is no longer held); then B's insert updates k. B must hold k as A left
     it, so that readers see B's value only after B's own apply."""
-    bucket = tmp_path / "bucket"
-    bucket.mkdir()
-    spec = _spec("upsert")
-    feed = Feed(name="prices", table=spec, source=str(bucket), pattern=r"prices\.csv")
-    _write(bucket, {("a", "eu"): 1})
-    engine.run_feeds([feed])
+    bucket, feed = _served_prices(engine, tmp_path)
+    spec = feed.table
     staging = "race_b"
     recorder = RowHolder(spec)
     with psycopg.connect(database_url) as b:
@@ -145,12 +151,8 @@ def test_ids_another_session_took_inside_a_loads_range_are_not_held_by_it(
     """A load holds the ids its inserts drew as absent, by their range. Another session's
     block of ids can fall inside that range (each caches 1,000): its row, committed and
     served already, must stay in the view."""
-    bucket = tmp_path / "bucket"
-    bucket.mkdir()
-    spec = _spec("upsert")
-    feed = Feed(name="prices", table=spec, source=str(bucket), pattern=r"prices\.csv")
-    _write(bucket, {("a", "eu"): 1})
-    engine.run_feeds([feed])
+    _, feed = _served_prices(engine, tmp_path)
+    spec = feed.table
     holder = RowHolder(spec)
     insert = (
         "INSERT INTO prices (sku, region, price) "
