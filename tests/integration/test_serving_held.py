@@ -132,7 +132,9 @@ def test_a_key_inserted_and_applied_while_a_load_merges_is_held_by_that_load(
         recorder.matched(b, staging)
         b.execute(st.update_changed(spec, staging))
         recorder.new_keys(b, staging)
-        row = b.execute(st.insert_new(spec, staging, held=recorder.held)).fetchone()
+        row = b.execute(
+            st.insert_new(spec, staging, hold_absent=recorder.hold_absent("sluice_key"))
+        ).fetchone()
         assert row == (0, 1)  # not inserted: B's insert updated A's row
         b.execute(sql.SQL("UPDATE sluice.targets SET changes_seq = changes_seq + 1"))
         b.execute(st.drop_delta(staging))

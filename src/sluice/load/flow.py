@@ -260,7 +260,7 @@ class LoadStep:
             source.store,
             loaded_before=lambda: ledger.key_loaded_before(unit),
             alone=lambda: self._alone(ledger, unit),
-            record=ServingLedger(tx).recorder(source.target_id, source.feed.table),
+            record=ServingLedger(tx).holder(source.target_id, source.feed.table),
         )
         with self._lock:
             staging = self._staging.setdefault(unit.id, [])

@@ -241,7 +241,7 @@ class TargetRepository:
         changed values, leave identical rows untouched. With `record`, the rows about to be
         changed are held for the serving copy first, in the same transaction."""
         spec = self.spec
-        held = record.held if record is not None else None
+        hold_absent = record.hold_absent("sluice_key") if record is not None else None
         try:
             with phases.measure("classify"):
                 conn.execute(st.classify(spec, staging))
@@ -261,7 +261,8 @@ class TargetRepository:
                 with phases.measure("hold"):
                     record.new_keys(conn, staging)
             with phases.measure("insert"), conn.transaction():  # a savepoint: explain duplicates
-                row = conn.execute(st.insert_new(spec, staging, held=held)).fetchone()
+                statement = st.insert_new(spec, staging, hold_absent=hold_absent)
+                row = conn.execute(statement).fetchone()
             conn.execute(st.drop_delta(staging))
         except psycopg.errors.CardinalityViolation:
             duplicate = conn.execute(st.duplicate_new_key(spec, staging)).fetchone()

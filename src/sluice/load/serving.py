@@ -78,7 +78,7 @@ class ServingLedger:
         ).fetchone()
         return None if row is None or row[0] is None else str(row[0])
 
-    def recorder(self, target_id: int, spec: TableSpec) -> RowHolder | None:
+    def holder(self, target_id: int, spec: TableSpec) -> RowHolder | None:
         """Inside a load's transaction: the holder of the rows it changes, or None when the
         serving copy is not incremental or not built yet (the build reads every row)."""
         if spec.serving is None or spec.serving.kind != "incremental":
@@ -112,19 +112,19 @@ class RowHolder:
     spec: TableSpec
     _sequence: str | None = None
 
-    @property
-    def held(self) -> sql.Identifier:
-        return sv.held(self.spec)
-
     def hold(self, alias: str) -> sql.Composed:
         """The start of the statement that holds the rows `alias` names (`serving_sql.hold`)."""
         return sv.hold(self.spec, alias)
 
+    def hold_absent(self, column: str) -> sql.Composed:
+        """The start of the statement that holds as absent the keys of `column`."""
+        return sv.hold_absent(self.spec, sql.Identifier(column))
+
     def _execute(
         self, conn: Connection, statement: sql.Composed, params: dict[str, Any] | None = None
-    ) -> None:
+    ) -> psycopg.Cursor[tuple[Any, ...]]:
         try:
-            conn.execute(statement, params)
+            return conn.execute(statement, params)
         except psycopg.Error as exc:
             raise classify(exc, "holding the rows a load changes") from exc
 
@@ -165,10 +165,7 @@ class RowHolder:
         self._execute(conn, sv.hold_new_keys(self.spec, staging))
         if not sv.has_nullable_key(self.spec):
             return
-        try:
-            row = conn.execute(sv.delta_has_null_key(self.spec, staging)).fetchone()
-        except psycopg.Error as exc:
-            raise classify(exc, "holding the rows a load changes") from exc
+        row = self._execute(conn, sv.delta_has_null_key(self.spec, staging)).fetchone()
         if row is not None and row[0]:
             self._execute(conn, sv.hold_null_keys(self.spec, staging))
 
@@ -189,9 +186,8 @@ class ServingTable:
         self.spec = spec
         self.name = f"{spec.schema}.{spec.serving.name}"
 
-    def relkind(self, conn: Connection, name: str | None = None) -> str | None:
-        row = conn.execute(sv.relkind(), [name or self.name]).fetchone()
-        return None if row is None or row[0] is None else str(row[0])
+    def relkind(self, conn: Connection) -> str | None:
+        return relkind(conn, self.name)
 
     def ensure(self, conn: Connection) -> State | None:
         """Inside the target's creation transaction: create the held table, and a placeholder
@@ -199,7 +195,7 @@ class ServingTable:
         (None: keep the state the ledger has)."""
         spec = self.spec
         assert spec.serving is not None
-        if self.relkind(conn, f"{spec.schema}.{sv.held_name(spec.serving.name)}") is None:
+        if relkind(conn, sv.held_relation(spec.schema, spec.serving.name)) is None:
             conn.execute(sv.create_held(spec))
             conn.execute(sv.held_key(spec))
         kind = self.relkind(conn)
@@ -299,20 +295,29 @@ class ServingTable:
         return False
 
 
+def relkind(conn: Connection, name: str) -> str | None:
+    """What the relation `name` (``schema.name``) is: ``v``, ``m``, ``r``..., None if none."""
+    row = conn.execute(sv.relkind(), [name]).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
 def drop_incremental(conn: Connection, spec: TableSpec) -> bool:
     """A table served by a materialized view from now on: drop its incremental view, held
     table and reader indexes on the target (the materialized view has its own). True if there
-    was an incremental copy."""
+    was an incremental copy. A table that never had one (its held table, which every
+    incremental copy has from its creation, is missing) costs two look-ups and no DDL."""
     assert spec.serving is not None
-    name = f"{spec.schema}.{spec.serving.name}"
-    row = conn.execute(sv.relkind(), [name]).fetchone()
-    kind = None if row is None or row[0] is None else str(row[0])
-    if kind is not None and kind != "m":
+    kind = relkind(conn, f"{spec.schema}.{spec.serving.name}")
+    incremental = kind is not None and kind != "m"
+    if not incremental and relkind(conn, sv.held_relation(spec.schema, spec.serving.name)) is None:
+        return False
+    if incremental:
+        assert kind is not None
         conn.execute(sv.drop_relation(spec, kind))
     conn.execute(sv.drop_held(spec))
     for index in sv.indexes(spec):
         conn.execute(sv.drop_index(spec, index))
-    return kind is not None and kind != "m"
+    return incremental
 
 
 @dataclass(frozen=True)
@@ -359,8 +364,7 @@ def _held(conn: Connection, view: str) -> int:
     """The rows held for the serving view `view` (``schema.name``); 0 if it has no held table
     yet."""
     schema, _, name = view.partition(".")
-    held = f"{schema}.{sv.held_name(name)}"
-    if conn.execute(sv.relkind(), [held]).fetchone() in (None, (None,)):
+    if relkind(conn, sv.held_relation(schema, name)) is None:
         return 0
     row = conn.execute(sv.held_count(schema, name)).fetchone()
     return int(row[0]) if row else 0

@@ -44,6 +44,11 @@ def held_name(view: str) -> str:
     return _short(view, "held")
 
 
+def held_relation(schema: str, view: str) -> str:
+    """The held table's name as ``to_regclass`` reads it (``schema.name``)."""
+    return f"{schema}.{held_name(view)}"
+
+
 def held(spec: TableSpec) -> sql.Identifier:
     assert spec.serving is not None
     return sql.Identifier(spec.schema, held_name(spec.serving.name))
@@ -60,6 +65,15 @@ def hold(spec: TableSpec, alias: str) -> sql.Composed:
     cols = columns(spec)
     return sql.SQL("INSERT INTO {held} ({present}, {cols}) SELECT true, {image}").format(
         held=held(spec), present=PRESENT, cols=_names(cols), image=_names(cols, alias)
+    )
+
+
+def hold_absent(spec: TableSpec, key: sql.Composable) -> sql.Composed:
+    """The start of a statement that holds as absent the keys `key` gives: ``INSERT INTO held
+    (sluice_present, id) SELECT false, key``."""
+    assert spec.surrogate is not None
+    return sql.SQL("INSERT INTO {held} ({present}, {sur}) SELECT false, {key}").format(
+        held=held(spec), present=PRESENT, sur=sql.Identifier(spec.surrogate), key=key
     )
 
 
@@ -191,11 +205,11 @@ def hold_inserted_since(spec: TableSpec) -> sql.Composed:
     assert spec.surrogate is not None
     sur = sql.Identifier(spec.surrogate)
     return sql.SQL(
-        "INSERT INTO {held} ({present}, {sur}) SELECT false, {sur} FROM {table} "
+        "{hold} FROM {table} "
         "WHERE {sur} > %(since)s AND {sur} <= currval(%(sequence)s::regclass) "
         "AND xmin = (SELECT xmin FROM {table} WHERE {sur} = currval(%(sequence)s::regclass)) "
         "ON CONFLICT DO NOTHING"
-    ).format(held=held(spec), present=PRESENT, sur=sur, table=st.table(spec))
+    ).format(hold=hold_absent(spec, sur), sur=sur, table=st.table(spec))
 
 
 def hold_matched(spec: TableSpec, staging_name: str) -> sql.Composed:

@@ -259,12 +259,12 @@ def update_changed(spec: TableSpec, staging_name: str) -> sql.Composed:
 
 
 def insert_new(
-    spec: TableSpec, staging_name: str, *, held: sql.Identifier | None = None
+    spec: TableSpec, staging_name: str, *, hold_absent: sql.Composed | None = None
 ) -> sql.Composed:
     """Insert the delta rows that matched nothing; rows whose key exists after all (a NULL in
-    the key, or a concurrent load) update it, unless their values are the same. With `held`
-    (an incremental serving copy's held table), the keys it inserted are held as absent, in
-    the same statement."""
+    the key, or a concurrent load) update it, unless their values are the same. With
+    `hold_absent` (the start of the statement that holds keys ``sluice_key`` as absent for an
+    incremental serving copy), the keys it inserted are held, in the same statement."""
     assert spec.surrogate is not None
     sets = sql.SQL(", ").join(
         sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(v), sql.Identifier(v))
@@ -272,10 +272,9 @@ def insert_new(
     )
     cols = _names(spec.file_columns)
     sur = sql.Identifier(spec.surrogate)
-    recorded = sql.SQL(
-        ", r AS (INSERT INTO {held} (sluice_present, {sur}) SELECT false, sluice_key "
-        "FROM i WHERE inserted ON CONFLICT DO NOTHING)"
-    ).format(held=held, sur=sur)
+    recorded = sql.SQL(", r AS ({hold} FROM i WHERE inserted ON CONFLICT DO NOTHING)").format(
+        hold=hold_absent
+    )
     return sql.SQL(
         "WITH i AS (INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {delta} "
         "WHERE {tid} IS NULL ON CONFLICT ON CONSTRAINT {key} DO UPDATE SET {sets} "
@@ -290,7 +289,7 @@ def insert_new(
         sets=sets,
         differ=_values_differ(spec, "t", "excluded"),
         sur=sur,
-        recorded=recorded if held is not None else sql.SQL(""),
+        recorded=recorded if hold_absent is not None else sql.SQL(""),
     )
 
 
