@@ -19,7 +19,7 @@ def section(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:
     return value
 
 
-def only_keys(data: dict[str, Any], allowed: set[str], where: str) -> None:
+def only_keys(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(

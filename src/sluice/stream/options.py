@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sluice import tomlread
 from sluice.errors import ConfigError
 
 #: Where a stream's objects go, below the Incoming location: ``<KEY_PREFIX><name>/``.
@@ -71,11 +72,7 @@ def parse_streams(
         here = f"{where} [streams.{name}]"
         if not isinstance(body, Mapping):
             raise ConfigError(f"{here}: must be a table")
-        unknown = sorted(set(body) - known)
-        if unknown:
-            raise ConfigError(
-                f"{here}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})"
-            )
+        tomlread.only_keys(body, known, here)
         text = {}
         for key, default in (
             ("broker", "redis"),

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sluice import tomlread
 from sluice.errors import ConfigError
 
 #: The settings the environment overrides, and its names for them.
@@ -114,11 +115,7 @@ def parse_dmap(section: Mapping[str, Any], env: Mapping[str, str], where: str) -
         "backoff_seconds",
         "timeout_seconds",
     }
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})"
-        )
+    tomlread.only_keys(section, known, where)
     text: dict[str, str] = {}
     for name in ("base_url", "controlled_key", "public_key", "schedule"):
         value = env.get(DMAP_ENV.get(name, "")) or section.get(name, getattr(defaults, name))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sluice import tomlread
 from sluice.errors import ConfigError
 
 #: The environment variables that override each location.
@@ -152,11 +153,7 @@ def _tables(raw: Any, where: str) -> dict[str, TableDeclaration]:
         here = f"{where} [cubic.tables.{name}]"
         if not isinstance(body, dict):
             raise ConfigError(f"{here}: must be a table")
-        unknown = sorted(set(body) - allowed)
-        if unknown:
-            raise ConfigError(
-                f"{here}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
-            )
+        tomlread.only_keys(body, allowed, here)
         if "prefix" not in body:
             raise ConfigError(f"{here}: prefix is required")
         try:
